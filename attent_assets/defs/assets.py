@@ -1,0 +1,131 @@
+"""The assets: `attent/leads` and `attent/raw_events` (daily partitions on `updatedAt`) and the
+typed current-state tables downstream of the raw events, all produced by one subsettable
+multi-asset.
+
+Why one multi-asset rather than three: a run records a materialization only for the partitions whose
+data it changed. Dagster expresses that with skippable outputs, and a skipped output skips every
+downstream step of the run; inside one step the stages run in lineage order regardless, and each
+stage still commits on its own, so a run killed between two stages is resumed by the next run.
+The body is thin: it turns the run (mode, partition window, selection) into engine calls and the
+engine's reports into metadata.
+"""
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+
+from attent_assets.defs import metadata
+from attent_assets.defs.partitions import daily_partitions, partition_key_for, replay_window
+from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
+from attent_assets.storage import Store
+from attent_assets.sync import TABLE_NAMES, Mode, SyncEngine, Window
+
+GROUP = "attent"
+#: Every step that writes warehouse.duckdb runs in this pool (limit 1 in dagster.yaml).
+POOL = "warehouse"
+LEADS = dg.AssetKey(["attent", "leads"])
+RAW_EVENTS = dg.AssetKey(["attent", "raw_events"])
+TYPED_KEYS = {name: dg.AssetKey(["attent", name]) for name in TABLE_NAMES}
+
+SPECS = [
+    dg.AssetSpec(
+        LEADS,
+        partitions_def=daily_partitions,
+        skippable=True,
+        group_name=GROUP,
+        kinds={"parquet", "duckdb"},
+        description="Every lead: current state in attent.leads, every version in lake/leads, "
+        "partitioned by the day of its updatedAt.",
+    ),
+    dg.AssetSpec(
+        RAW_EVENTS,
+        deps=[LEADS],
+        partitions_def=daily_partitions,
+        skippable=True,
+        group_name=GROUP,
+        kinds={"parquet"},
+        description="Every observed version of every interaction event, raw JSON in lake/events, "
+        "partitioned by the day of its updatedAt.",
+    ),
+    *(
+        dg.AssetSpec(
+            key,
+            deps=[RAW_EVENTS],
+            group_name=GROUP,
+            kinds={"duckdb"},
+            description=f"attent.{name}: the latest version of each event, typed columns plus "
+            "the raw data JSON.",
+        )
+        for name, key in TYPED_KEYS.items()
+    ),
+]
+
+Event = dg.AssetMaterialization | dg.AssetObservation | dg.MaterializeResult
+
+
+@dg.multi_asset(
+    name="attent_sync_assets",
+    specs=SPECS,
+    can_subset=True,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=POOL,
+)
+def attent_assets(
+    context: dg.AssetExecutionContext,
+    attent: AttentResource,
+    warehouse: WarehouseResource,
+    sync: SyncResource,
+) -> Iterator[Event]:
+    selected = context.selected_asset_keys
+    window = replay_window(context) if sync.run_mode is Mode.REPLAY else None
+    with warehouse.open(context.run_id) as store:
+        engine = SyncEngine(attent.client, store, sync.settings(), context.log)
+        if LEADS in selected:
+            yield from _leads(engine, store, sync.run_mode, window)
+        if RAW_EVENTS in selected:
+            yield from _raw_events(engine, sync.run_mode, window)
+        tables = [name for name, key in TYPED_KEYS.items() if key in selected]
+        if tables:
+            yield from _typed(engine, store, sync.run_mode, window, tables)
+
+
+def _leads(engine: SyncEngine, store: Store, mode: Mode, window: Window | None) -> Iterator[Event]:
+    report = engine.sync_leads(mode, window)
+    yield from _changed_partitions(LEADS, report.partitions)
+    yield dg.AssetObservation(
+        asset_key=LEADS,
+        metadata={**metadata.leads_metadata(report), **metadata.table_metadata(store, "leads")},
+    )
+
+
+def _raw_events(engine: SyncEngine, mode: Mode, window: Window | None) -> Iterator[Event]:
+    report = engine.sync_events(mode, window)
+    yield from _changed_partitions(RAW_EVENTS, report.partitions)
+    yield dg.AssetObservation(asset_key=RAW_EVENTS, metadata=metadata.events_metadata(report))
+
+
+def _typed(
+    engine: SyncEngine, store: Store, mode: Mode, window: Window | None, tables: list[str]
+) -> Iterator[Event]:
+    for result in engine.merge_typed(mode, window, tables):
+        yield dg.MaterializeResult(
+            asset_key=TYPED_KEYS[result.table],
+            metadata={
+                **metadata.table_metadata(store, result.table),
+                "rows_new": result.new,
+                "rows_updated": result.updated,
+            },
+        )
+
+
+def _changed_partitions(key: dg.AssetKey, days: Counter[date]) -> Iterator[dg.AssetMaterialization]:
+    """One materialization per partition this run changed, with the rows it wrote there."""
+    by_partition: Counter[str] = Counter()
+    for day, rows in days.items():
+        by_partition[partition_key_for(day)] += rows
+    for partition, rows in sorted(by_partition.items()):
+        yield dg.AssetMaterialization(
+            asset_key=key, partition=partition, metadata={"rows_written": rows}
+        )

@@ -1,0 +1,127 @@
+"""Resources: the Attent API (`attent`), the warehouse files (`warehouse`) and run-wide sync
+settings (`sync`). Settings come from run config or, when unset, from the environment at run
+start."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from attent_assets.api import AttentClient, AttentConfigError, ClientSettings
+from attent_assets.storage import Store
+from attent_assets.sync import LAYOUT, Mode, SyncSettings
+
+DEFAULT_BASE_URL = "https://api.attent.app/v1"
+
+
+class AttentResource(dg.ConfigurableResource):
+    """The Attent API client for one run or tick: one pooled HTTP client, opened at setup and closed
+    at teardown."""
+
+    base_url: str | None = Field(
+        default=None, description=f"API base URL. Unset: $ATTENT_BASE_URL, else {DEFAULT_BASE_URL}."
+    )
+    api_key: str | None = Field(
+        default=None,
+        description="Leave unset: the key is read from $ATTENT_API_KEY when the run starts, so it "
+        "never enters run config, metadata or logs.",
+    )
+    page_size: int = Field(default=1000, description="Records per request (1..1000).")
+    concurrency: int = Field(default=16, description="Leads whose events are fetched at once.")
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 30.0
+    max_attempts: int = Field(default=8, description="Tries per request before the run fails.")
+    max_retry_seconds: float = Field(
+        default=120.0, description="Time budget per request for retries and waits."
+    )
+    types: list[str] | None = Field(
+        default=None, description="Only these event types (documented names). Unset: all types."
+    )
+
+    _client: AttentClient | None = PrivateAttr(default=None)
+
+    def client_settings(self) -> ClientSettings:
+        """Settings with environment fallbacks; a missing key is one clear error."""
+        api_key = self.api_key or os.environ.get("ATTENT_API_KEY")
+        if not api_key:
+            raise AttentConfigError(
+                "ATTENT_API_KEY is not set. Export your Attent API key as ATTENT_API_KEY, "
+                "or run `make demo` to try the project against the bundled simulator."
+            )
+        return ClientSettings(
+            base_url=self.base_url or os.environ.get("ATTENT_BASE_URL") or DEFAULT_BASE_URL,
+            api_key=api_key,
+            page_size=self.page_size,
+            concurrency=self.concurrency,
+            connect_timeout=self.connect_timeout_seconds,
+            read_timeout=self.read_timeout_seconds,
+            max_attempts=self.max_attempts,
+            max_retry_seconds=self.max_retry_seconds,
+            types=tuple(self.types) if self.types else None,
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._client = AttentClient(self.client_settings(), logger=context.log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> AttentClient:
+        if self._client is None:
+            raise RuntimeError("AttentResource is used outside a run or tick")
+        return self._client
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The data directory: the Parquet lake and warehouse.duckdb."""
+
+    data_dir: str | None = Field(default=None, description="Unset: $ATTENT_DATA_DIR, else ./data.")
+    lock_timeout_seconds: float = Field(
+        default=300.0,
+        description="How long to wait for another process (a notebook) to release "
+        "warehouse.duckdb.",
+    )
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data_dir or os.environ.get("ATTENT_DATA_DIR") or "data")
+
+    @contextmanager
+    def open(self, run_id: str, *, read_only: bool = False) -> Iterator[Store]:
+        with Store.open(
+            self.path, LAYOUT, run_id, lock_timeout=self.lock_timeout_seconds, read_only=read_only
+        ) as store:
+            yield store
+
+
+class SyncResource(dg.ConfigurableResource):
+    """Run-wide sync settings. `mode` is the same for every step of a run: `replay` (the default,
+    what a UI materialization or backfill of a partition range does) or `incremental` (per-lead
+    cursors; what the sensor launches)."""
+
+    mode: Literal["replay", "incremental"] = "replay"
+    lookback_seconds: float = Field(
+        default=300.0,
+        description="Every cursor re-reads this trailing window (late-visible writes).",
+    )
+    batch_rows: int = Field(default=20_000, description="Events per Parquet batch and commit.")
+    freshness_minutes: float = Field(
+        default=30.0, description="The lag check warns when data is older than this."
+    )
+
+    @property
+    def run_mode(self) -> Mode:
+        return Mode(self.mode)
+
+    def settings(self) -> SyncSettings:
+        return SyncSettings(
+            lookback=timedelta(seconds=self.lookback_seconds), batch_rows=self.batch_rows
+        )

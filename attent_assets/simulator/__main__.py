@@ -1,0 +1,68 @@
+"""Serve a live simulated Attent organisation until SIGINT or SIGTERM.
+
+``python -m attent_assets.simulator --port 8765 --seed 7 --leads 200 --events-per-lead 20
+--api-key demo-key --latency-ms 0 --live-changes-per-second 2 --start-days-ago 30``
+
+Prints one line, the API base URL, then serves; the world keeps changing at the given rate with
+timestamps that follow real time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from attent_assets.simulator.faults import Faults
+from attent_assets.simulator.server import SimulatorServer
+from attent_assets.simulator.world import World
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    world = World(
+        seed=args.seed,
+        leads=args.leads,
+        events_per_lead=args.events_per_lead,
+        start=midnight - timedelta(days=args.start_days_ago),
+        live=True,
+    )
+    server = SimulatorServer(
+        world,
+        api_key=args.api_key,
+        host=args.host,
+        port=args.port,
+        faults=Faults(latency_ms=args.latency_ms),
+        changes_per_second=args.live_changes_per_second,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with server:
+        print(server.url, flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m attent_assets.simulator", description="Serve a local Attent API."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="a loopback address")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--leads", type=int, default=200)
+    parser.add_argument("--events-per-lead", type=int, default=20)
+    parser.add_argument("--api-key", default="demo-key")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--live-changes-per-second", type=float, default=2.0)
+    parser.add_argument("--start-days-ago", type=int, default=30)
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

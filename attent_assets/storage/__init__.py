@@ -1,0 +1,39 @@
+"""Storage: the raw Parquet lake, the DuckDB warehouse and the sync state committed with them."""
+
+from attent_assets.storage.connection import WarehouseLockedError
+from attent_assets.storage.inspection import Inspector
+from attent_assets.storage.lake import (
+    EVENT_LAKE_SCHEMA,
+    EVENT_ROWS_SCHEMA,
+    LEAD_LAKE_SCHEMA,
+    LEAD_ROWS_SCHEMA,
+)
+from attent_assets.storage.layout import Column, ColumnKind, EventTable, Layout
+from attent_assets.storage.records import (
+    LeadCursor,
+    LeadTodo,
+    MergeResult,
+    QuarantinedRecord,
+    WriteResult,
+)
+from attent_assets.storage.store import WAREHOUSE_FILE, Store
+
+__all__ = [
+    "EVENT_LAKE_SCHEMA",
+    "EVENT_ROWS_SCHEMA",
+    "LEAD_LAKE_SCHEMA",
+    "LEAD_ROWS_SCHEMA",
+    "WAREHOUSE_FILE",
+    "Column",
+    "ColumnKind",
+    "EventTable",
+    "Inspector",
+    "Layout",
+    "LeadCursor",
+    "LeadTodo",
+    "MergeResult",
+    "QuarantinedRecord",
+    "Store",
+    "WarehouseLockedError",
+    "WriteResult",
+]

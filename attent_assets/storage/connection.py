@@ -1,0 +1,64 @@
+"""Opening the DuckDB file: waits while another process holds its lock, then gives up clearly.
+
+DuckDB allows one read-write process per file (or several read-only ones while nobody writes); a
+second opener gets an IO error immediately. Runs in the same Dagster pool are serialized, but a
+user's notebook or a checks process may still hold the file for a moment, so opening retries with
+backoff and logs every wait with DuckDB's reason (it names the holding process).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+_LOCK_MESSAGE = "Could not set lock on file"
+
+
+class WarehouseLockedError(TimeoutError):
+    """Another process kept the DuckDB file locked for longer than the caller would wait."""
+
+
+def connect(
+    path: Path,
+    *,
+    read_only: bool,
+    lock_timeout: float,
+    initial_wait: float = 0.1,
+    max_wait: float = 2.0,
+) -> duckdb.DuckDBPyConnection:
+    """A connection in UTC (timestamps print, cast and truncate to days in UTC everywhere)."""
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"warehouse {path} does not exist yet: run a sync first")
+    deadline = time.monotonic() + lock_timeout
+    wait = initial_wait
+    while True:
+        try:
+            con = duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as error:
+            reason = str(error)
+            if _LOCK_MESSAGE not in reason:
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WarehouseLockedError(
+                    f"could not open {path} within {lock_timeout:g}s: another process holds its "
+                    f"DuckDB lock ({reason})"
+                ) from None
+            pause = min(wait, left)
+            log.warning(
+                "%s is locked; retrying in %.2fs (%.1fs left): %s", path, pause, left, reason
+            )
+            time.sleep(pause)
+            wait = min(wait * 2, max_wait)
+            continue
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+        except BaseException:
+            con.close()
+            raise
+        return con

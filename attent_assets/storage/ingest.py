@@ -1,0 +1,163 @@
+"""The write protocol: a batch reaches the lake and the sync state together, or not at all.
+
+1. Keep only versions newer than the stored one (the attent_state.lead_versions and
+   event_versions indexes, which users never touch), one row per identical version (the last one
+   received).
+   Distinct newer versions of one key are all kept: the lake is the history of what was seen.
+2. Write them to fsynced `.tmp` files, one per UTC day.
+3. One DuckDB transaction: manifest rows, the monotone merge and the caller's cursor or watermark.
+4. Rename the tmp files to their final names.
+A process killed before 3 commits leaves tmp files that the next open deletes (nothing moved, the
+batch is fetched again); killed after it, the next open finishes the renames. Either way the lake
+holds each (key, updated_at) once and no cursor points past undurable data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from attent_assets.storage.lake import (
+    KEY_COLUMNS,
+    LAKE_SCHEMAS,
+    ROW_SCHEMAS,
+    TIMESTAMP,
+    Lake,
+    LakeFile,
+    LakeKind,
+    conform,
+)
+from attent_assets.storage.layout import Layout
+from attent_assets.storage.records import LeadCursor, WriteResult
+from attent_assets.storage.sql import (
+    ident,
+    registered,
+    state_table,
+    transaction,
+)
+from attent_assets.storage.state import LEADS_WATERMARK, advance_cursors, raise_watermark
+from attent_assets.storage.typed import upsert_leads
+
+_STORED_VERSIONS = {"leads": state_table("lead_versions"), "events": state_table("event_versions")}
+_BATCH = "_attent_batch"
+_FRESH = "_attent_fresh"
+_ORDINAL = "_ord"
+_IS_NEW = "_is_new"
+
+
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Runs the protocol for one store: its connection, lake, layout and run id."""
+
+    con: duckdb.DuckDBPyConnection
+    lake: Lake
+    layout: Layout
+    run_id: str
+
+    def write_leads(self, rows: pa.Table, watermark: datetime | None) -> WriteResult:
+        def merge(fresh: str) -> None:
+            self._record_versions("leads", fresh)
+            upsert_leads(self.con, self.layout, fresh)
+            if watermark is not None:
+                raise_watermark(self.con, LEADS_WATERMARK, watermark)
+
+        return self._write("leads", rows, merge, has_state=watermark is not None)
+
+    def write_events(self, rows: pa.Table, cursors: Sequence[LeadCursor]) -> WriteResult:
+        def merge(fresh: str) -> None:
+            self._record_versions("events", fresh)
+            if cursors:
+                advance_cursors(self.con, cursors)
+
+        return self._write("events", rows, merge, has_state=bool(cursors))
+
+    def _write(
+        self, kind: LakeKind, rows: pa.Table, merge: Callable[[str], None], *, has_state: bool
+    ) -> WriteResult:
+        batch = conform(rows, kind)
+        fresh = self._newer_versions(kind, batch)
+        keys = list(KEY_COLUMNS[kind])
+        is_new = fresh.column(_IS_NEW)
+        new_keys = _distinct(fresh.filter(is_new), keys)
+        updated_keys = _distinct(fresh.filter(pc.invert(is_new)), keys)
+        files: list[LakeFile] = []
+        if fresh.num_rows or has_state:
+            files = self._commit(kind, self._with_sync_columns(kind, fresh), merge)
+        return WriteResult(
+            rows_in=rows.num_rows,
+            rows_written=fresh.num_rows,
+            new_keys=new_keys,
+            updated_keys=updated_keys,
+            partitions={file.day: file.rows for file in files},
+        )
+
+    def _record_versions(self, kind: LakeKind, fresh: str) -> None:
+        """Raise the lake's dedup index to the newest version written per key."""
+        keys = ", ".join(ident(k) for k in KEY_COLUMNS[kind])
+        self.con.execute(
+            f"""INSERT INTO {_STORED_VERSIONS[kind]} AS target
+            SELECT {keys}, max(updated_at) FROM {fresh} GROUP BY {keys}
+            ON CONFLICT ({keys}) DO UPDATE SET updated_at = excluded.updated_at
+            WHERE excluded.updated_at > target.updated_at"""
+        ).fetchall()
+
+    def _newer_versions(self, kind: LakeKind, batch: pa.Table) -> pa.Table:
+        keys = KEY_COLUMNS[kind]
+        on = " AND ".join(f"s.{ident(k)} = b.{ident(k)}" for k in keys)
+        by_version = ", ".join(f"b.{ident(k)}" for k in (*keys, "updated_at"))
+        columns = ", ".join(f"b.{ident(name)}" for name in ROW_SCHEMAS[kind].names)
+        numbered = batch.append_column(_ORDINAL, pa.array(range(batch.num_rows), pa.int64()))
+        with registered(self.con, _BATCH, numbered):
+            return self.con.sql(
+                f"""SELECT {columns}, s.updated_at IS NULL AS {_IS_NEW}
+                FROM {_BATCH} b LEFT JOIN {_STORED_VERSIONS[kind]} s ON {on}
+                WHERE s.updated_at IS NULL OR b.updated_at > s.updated_at
+                QUALIFY row_number()
+                    OVER (PARTITION BY {by_version} ORDER BY b.{_ORDINAL} DESC) = 1"""
+            ).to_arrow_table()
+
+    def _with_sync_columns(self, kind: LakeKind, fresh: pa.Table) -> pa.Table:
+        synced_at = pa.repeat(pa.scalar(datetime.now(UTC), TIMESTAMP), fresh.num_rows)
+        run_id = pa.repeat(pa.scalar(self.run_id, pa.string()), fresh.num_rows)
+        table = fresh.drop_columns([_IS_NEW]).append_column("synced_at", synced_at)
+        return table.append_column("run_id", run_id).cast(LAKE_SCHEMAS[kind])
+
+    def _commit(
+        self, kind: LakeKind, fresh: pa.Table, merge: Callable[[str], None]
+    ) -> list[LakeFile]:
+        files = self.lake.stage(kind, fresh, self.run_id) if fresh.num_rows else []
+        manifest = pa.table(
+            {
+                "path": pa.array([f.path for f in files], pa.string()),
+                "kind": pa.array([f.kind for f in files], pa.string()),
+                "date": pa.array([f.day for f in files], pa.date32()),
+                "rows": pa.array([f.rows for f in files], pa.int64()),
+            }
+        )
+        try:
+            with (
+                transaction(self.con),
+                registered(self.con, "_attent_manifest", manifest) as staged,
+                registered(self.con, _FRESH, fresh) as source,
+            ):
+                self.con.execute(
+                    f"""INSERT INTO {state_table("lake_files")}
+                        (path, kind, date, rows, run_id, committed_at)
+                    SELECT path, kind, date, rows, ?, now() FROM {staged}""",
+                    [self.run_id],
+                ).fetchall()
+                merge(source)
+        except BaseException:
+            self.lake.discard(files)
+            raise
+        self.lake.publish(files)
+        return files
+
+
+def _distinct(table: pa.Table, keys: list[str]) -> int:
+    return int(table.select(keys).group_by(keys).aggregate([]).num_rows)

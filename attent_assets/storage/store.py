@@ -1,0 +1,166 @@
+"""The Store: the one object the sync engine writes and reads sync state through.
+
+It owns one DuckDB connection to `<data_dir>/warehouse.duckdb` and the Parquet lake beside it.
+Opening it read-write creates what is missing and repairs what a killed run left behind; the
+connection is closed however the `with` block ends, so the file lock is never left to the
+garbage collector. A Store is not thread-safe: use it from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from attent_assets.storage import state
+from attent_assets.storage.connection import connect
+from attent_assets.storage.ingest import Writer
+from attent_assets.storage.inspection import Inspector
+from attent_assets.storage.lake import Lake
+from attent_assets.storage.layout import Layout
+from attent_assets.storage.quarantine import quarantine
+from attent_assets.storage.records import (
+    LeadCursor,
+    LeadTodo,
+    MergeResult,
+    QuarantinedRecord,
+    WriteResult,
+)
+from attent_assets.storage.sql import state_table
+from attent_assets.storage.typed import merge_typed, restore_leads
+from attent_assets.storage.warehouse import ensure_schema
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+# The run id is part of every lake file name: keep it to characters that are safe in paths.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+log = logging.getLogger(__name__)
+
+
+class Store(Inspector):
+    """Writes through the commit protocol, sync state, and (inherited) inspection; use `open`."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        lake: Lake,
+        layout: Layout,
+        run_id: str,
+        *,
+        read_only: bool,
+    ) -> None:
+        super().__init__(con, lake, layout)
+        self._writer = Writer(con, lake, layout, run_id)
+        self.run_id = run_id
+        self.read_only = read_only
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        data_dir: Path,
+        layout: Layout,
+        run_id: str,
+        *,
+        lock_timeout: float = 60.0,
+        read_only: bool = False,
+    ) -> Iterator[Store]:
+        """Open the store of `data_dir`, waiting up to `lock_timeout` s for the DuckDB lock.
+
+        Read-write: creates directories, schemas and tables idempotently and recovers the lake
+        first. Read-only (for checks): changes nothing, not even leftovers of a killed run.
+        """
+        if not _RUN_ID.fullmatch(run_id):
+            raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern}")
+        lake = Lake(Path(data_dir))
+        if not read_only:
+            lake.create_dirs()
+        con = connect(
+            lake.data_dir / WAREHOUSE_FILE, read_only=read_only, lock_timeout=lock_timeout
+        )
+        try:
+            store = cls(con, lake, layout, run_id, read_only=read_only)
+            if not read_only:
+                ensure_schema(con, layout)
+                store._recover()
+            yield store
+        finally:
+            con.close()
+
+    def write_leads(self, rows: pa.Table, *, watermark: datetime | None) -> WriteResult:
+        """Store new lead versions (lake + attent.leads) and raise the watermark, atomically."""
+        self._require_writable()
+        return self._writer.write_leads(rows, watermark)
+
+    def write_events(self, rows: pa.Table, *, cursors: Sequence[LeadCursor]) -> WriteResult:
+        """Store new event versions in the lake and advance the leads' cursors, atomically.
+
+        `rows` may be empty while `cursors` are not: a lead read to the end with nothing new.
+        """
+        self._require_writable()
+        return self._writer.write_events(rows, cursors)
+
+    def quarantine(self, records: Sequence[QuarantinedRecord]) -> int:
+        """Keep records that cannot be keyed; returns how many were not stored before."""
+        self._require_writable()
+        return quarantine(self._con, records, self.run_id)
+
+    def restore_leads(self, replay_from: date) -> None:
+        """Re-merge lead versions of days from `replay_from` on from the lake (see typed.py)."""
+        self._require_writable()
+        restore_leads(self._con, self.lake, self.layout, replay_from)
+
+    def merge_typed(
+        self, tables: Collection[str] | None = None, *, replay_from: date | None = None
+    ) -> list[MergeResult]:
+        """Bring the typed event tables (all, or the named ones) up to date with the lake; a
+        replay also re-merges every day from `replay_from` on."""
+        self._require_writable()
+        return merge_typed(self._con, self.lake, self.layout, tables, replay_from)
+
+    def leads_watermark(self) -> datetime | None:
+        return state.watermark(self._con, state.LEADS_WATERMARK)
+
+    def mark_leads_complete(self, as_of: datetime) -> None:
+        """Record that every lead updated before `as_of` is stored (a crawl started then ended)."""
+        self._require_writable()
+        state.raise_watermark(self._con, state.LEADS_COMPLETE, as_of)
+
+    def leads_complete_as_of(self) -> datetime | None:
+        return state.watermark(self._con, state.LEADS_COMPLETE)
+
+    def leads_needing_events(self) -> list[LeadTodo]:
+        return state.leads_needing_events(self._con)
+
+    def leads_active_since(self, start: datetime) -> list[LeadTodo]:
+        return state.leads_active_since(self._con, start)
+
+    def mark_gone(self, lead_ids: Sequence[str]) -> None:
+        self._require_writable()
+        state.mark_gone(self._con, lead_ids)
+
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise PermissionError("this store was opened read-only")
+
+    def _recover(self) -> None:
+        paths = self._con.execute(f"SELECT path FROM {state_table('lake_files')}").fetchall()
+        found = self.lake.recover({path for (path,) in paths})
+        if found.rolled_forward:
+            log.info("lake recovery: published %d committed file(s)", len(found.rolled_forward))
+        if found.rolled_back:
+            log.info("lake recovery: deleted %d uncommitted file(s)", len(found.rolled_back))
+        for path in found.missing:
+            log.error("lake file %s is in the manifest but missing on disk", path)
+        if found.unlisted:
+            log.warning(
+                "lake has %d file(s) not in the manifest (ignored by merges), e.g. %s",
+                len(found.unlisted),
+                found.unlisted[0],
+            )

@@ -1,0 +1,54 @@
+"""How a sync run behaves: its mode, its window and the knobs that trade freshness for cost."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+#: "The beginning of time" for a lead never synced before: its whole history is read.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Mode(enum.StrEnum):
+    """A run-wide choice; every step of a run uses the same one."""
+
+    #: Stored cursors decide what to fetch: the leads watermark and each lead's events cursor.
+    INCREMENTAL = "incremental"
+    #: Re-read a window: leads updated since its start, and their events since its start.
+    REPLAY = "replay"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """Engine settings. Defaults suit a real organisation; tests shrink the batch sizes."""
+
+    #: Every cursor is moved back by this much before it is used. Records that become visible late
+    #: (an index lagging behind a write) are caught when they fall inside this window; re-reading
+    #: is safe because every merge is idempotent and keeps the newest version.
+    lookback: timedelta = timedelta(minutes=5)
+    #: Events buffered before they are written as one batch (one set of Parquet files, one commit).
+    batch_rows: int = 20_000
+    #: Leads whose events are complete before their cursors are committed even if the batch is
+    #: small, so a long run keeps making durable progress.
+    batch_leads: int = 1_000
+    #: Where a lead with no events cursor starts reading.
+    floor: datetime = EPOCH
+    #: Seconds between progress log lines in long runs.
+    progress_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.lookback < timedelta(0):
+            raise ValueError("lookback must not be negative")
+        if self.batch_rows < 1 or self.batch_leads < 1:
+            raise ValueError("batch_rows and batch_leads must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A replay window. `start=None` means from the beginning (the first partition covers all
+    history before it). The API has no upper bound, so reads always run to the end; `end` only
+    labels the run."""
+
+    start: datetime | None
+    end: datetime | None = None

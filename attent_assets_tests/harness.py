@@ -1,0 +1,125 @@
+"""Test harness: run the sync engine against a simulator; compare the warehouse with its truth."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from attent_assets.api import AttentClient, ClientSettings, parse_timestamp
+from attent_assets.simulator import SimulatorServer, World
+from attent_assets.storage import Store
+from attent_assets.sync import LAYOUT, Mode, SyncEngine, SyncReport, SyncSettings, Window
+from attent_assets.sync.tables import EVENT_TABLE_NAMES, OTHER_EVENTS
+
+SIMULATOR_KEY = "test-key"
+
+
+def fast_client_settings(url: str, **overrides: Any) -> ClientSettings:
+    """Small pages (so pagination is exercised) and millisecond backoffs (so retries are quick)."""
+    values: dict[str, Any] = {
+        "base_url": url,
+        "api_key": SIMULATOR_KEY,
+        "page_size": 7,
+        "concurrency": 4,
+        "backoff_initial": 0.001,
+        "backoff_max": 0.01,
+        "max_retry_seconds": 20,
+        "read_timeout": 5,
+    }
+    values.update(overrides)
+    return ClientSettings(**values)
+
+
+def table_for(event_type: str) -> str:
+    return EVENT_TABLE_NAMES.get(event_type, OTHER_EVENTS)
+
+
+@dataclass
+class Harness:
+    server: SimulatorServer
+    data_dir: Path
+    settings: SyncSettings = field(
+        default_factory=lambda: SyncSettings(batch_rows=40, batch_leads=5)
+    )
+    client_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def world(self) -> World:
+        return self.server.world
+
+    def client(self) -> AttentClient:
+        return AttentClient(fast_client_settings(self.server.url, **self.client_overrides))
+
+    def run(self, mode: Mode = Mode.INCREMENTAL, window: Window | None = None) -> SyncReport:
+        with self.client() as client, self.open() as store:
+            return SyncEngine(client, store, self.settings).sync(mode, window)
+
+    def backfill(self) -> SyncReport:
+        return self.run(Mode.REPLAY, Window(start=None))
+
+    def open(self) -> Any:
+        return Store.open(self.data_dir, LAYOUT, f"run-{uuid.uuid4().hex[:12]}")
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        con = duckdb.connect(str(self.data_dir / "warehouse.duckdb"), read_only=True)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def lake_rows(self, kind: str) -> list[tuple[Any, ...]]:
+        files = sorted(str(p) for p in (self.data_dir / "lake" / kind).glob("date=*/*.parquet"))
+        if not files:
+            return []
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            cols = "type, id, updated_at" if kind == "events" else "'lead', id, updated_at"
+            return con.execute(f"SELECT {cols} FROM read_parquet(?)", [files]).fetchall()
+        finally:
+            con.close()
+
+    # --- comparisons with the simulator's truth -------------------------------------------------
+
+    def warehouse_leads(self) -> dict[str, tuple[datetime, Any]]:
+        rows = self.query("SELECT id, updated_at, raw FROM attent.leads")
+        return {r[0]: (r[1], json.loads(r[2])) for r in rows}
+
+    def warehouse_events(self) -> dict[tuple[str, str], tuple[str, datetime, Any]]:
+        found: dict[tuple[str, str], tuple[str, datetime, Any]] = {}
+        for table in [*EVENT_TABLE_NAMES.values(), OTHER_EVENTS]:
+            for type_, id_, updated, data in self.query(
+                f"SELECT type, id, updated_at, data FROM attent.{table}"
+            ):
+                assert (type_, id_) not in found, f"{type_}/{id_} stored twice"
+                found[(type_, id_)] = (table, updated, json.loads(data) if data else None)
+        return found
+
+    def assert_converged(self) -> None:
+        """The warehouse and the lake equal the simulator's current truth, with no duplicates."""
+        truth_leads = {
+            r["id"]: (parse_timestamp(r["updatedAt"]), r) for r in self.world.truth_leads()
+        }
+        assert self.warehouse_leads() == truth_leads
+        truth_events = {
+            (r["type"], r["id"]): (table_for(r["type"]), parse_timestamp(r["updatedAt"]), r["data"])
+            for r in self.world.truth_events()
+        }
+        assert self.warehouse_events() == truth_events
+        for kind, truth in (("leads", truth_leads), ("events", truth_events)):
+            versions = self.lake_rows(kind)
+            duplicates = [v for v, n in Counter(versions).items() if n > 1]
+            assert not duplicates, f"lake/{kind} holds versions twice: {duplicates[:3]}"
+            latest: dict[Any, datetime] = {}
+            for type_, id_, updated in versions:
+                key = id_ if kind == "leads" else (type_, id_)
+                latest[key] = max(updated, latest.get(key, updated))
+            assert latest == {k: v[0] if kind == "leads" else v[1] for k, v in truth.items()}
