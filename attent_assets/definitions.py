@@ -3,13 +3,11 @@
 import dagster as dg
 
 from attent_assets.defs.assets import attent_assets
-from attent_assets.defs.checks import build_checks
 from attent_assets.defs.jobs import attent_sync
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 
 defs = dg.Definitions(
     assets=[attent_assets],
-    asset_checks=build_checks(),
     jobs=[attent_sync],
     resources={
         "attent": AttentResource(),

@@ -272,3 +272,34 @@ def test_interrupted_between_raw_and_typed_steps(harness: Harness) -> None:
     assert harness.query("SELECT count(*) FROM attent.messages") == [(0,)]
     harness.run()
     harness.assert_converged()
+
+
+def test_reconcile_catches_a_change_hidden_behind_the_watermark(harness: Harness) -> None:
+    harness.backfill()
+    world = harness.world
+    record = world.truth_leads()[0]  # the lead updated longest ago
+    lead = record["id"]
+    # A write that became visible late: newer than the lead's stored version, but so far behind
+    # the leads watermark (and its lookback) that an incremental run's leads query cannot see it.
+    hidden_at = parse_timestamp(record["updatedAt"])
+    assert hidden_at is not None
+    hidden = format_timestamp(hidden_at + timedelta(milliseconds=1))
+    world.put_lead({**record, "updatedAt": hidden, "lastActivityAt": hidden, "isHot": True})
+    world.put_event(
+        lead,
+        {
+            "id": "late-1",
+            "roomId": lead,
+            "type": "MESSAGE",
+            "timestamp": hidden,
+            "updatedAt": hidden,
+            "data": {"content": {"text": "late"}},
+        },
+        touch_lead=False,
+    )
+    harness.run()
+    assert harness.query("SELECT count(*) FROM attent.messages WHERE id = 'late-1'") == [(0,)]
+
+    report = harness.run(Mode.RECONCILE)
+    assert report.events.leads_needing_events == 1
+    harness.assert_converged()

@@ -17,17 +17,16 @@ from datetime import date
 import dagster as dg
 
 from attent_assets.defs import metadata
+from attent_assets.defs.checks import CHECK_SPECS, evaluate_checks
+from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
 from attent_assets.defs.partitions import daily_partitions, partition_key_for, replay_window
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.storage import Store
-from attent_assets.sync import TABLE_NAMES, Mode, SyncEngine, Window
+from attent_assets.sync import Mode, SyncEngine, Window
 
 GROUP = "attent"
 #: Every step that writes warehouse.duckdb runs in this pool (limit 1 in dagster.yaml).
 POOL = "warehouse"
-LEADS = dg.AssetKey(["attent", "leads"])
-RAW_EVENTS = dg.AssetKey(["attent", "raw_events"])
-TYPED_KEYS = {name: dg.AssetKey(["attent", name]) for name in TABLE_NAMES}
 
 SPECS = [
     dg.AssetSpec(
@@ -62,12 +61,13 @@ SPECS = [
     ),
 ]
 
-Event = dg.AssetMaterialization | dg.AssetObservation | dg.MaterializeResult
+Event = dg.AssetMaterialization | dg.AssetObservation | dg.MaterializeResult | dg.AssetCheckResult
 
 
 @dg.multi_asset(
     name="attent_sync_assets",
     specs=SPECS,
+    check_specs=CHECK_SPECS,
     can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=POOL,
@@ -89,6 +89,7 @@ def attent_assets(
         tables = [name for name, key in TYPED_KEYS.items() if key in selected]
         if tables:
             yield from _typed(engine, store, sync.run_mode, window, tables)
+        yield from evaluate_checks(store, context.selected_asset_check_keys, sync.freshness_minutes)
 
 
 def _leads(engine: SyncEngine, store: Store, mode: Mode, window: Window | None) -> Iterator[Event]:

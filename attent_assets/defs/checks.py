@@ -1,38 +1,25 @@
 """Asset checks: what a user needs to trust the tables without reading the code.
 
-They read the warehouse and the lake only (never the API) and run in the warehouse pool, so they
-never meet a writer.
+They are check specs of the sync multi-asset and are evaluated in its step, after the writes, on the
+same connection: the leads and raw-event assets record materializations only for the partitions a
+run changed, and a separate check step would be skipped whenever nothing changed. Selecting a check
+alone in the UI runs just that check. They read the warehouse and the lake, never the API.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from attent_assets.defs import metadata
-from attent_assets.defs.assets import LEADS, POOL, RAW_EVENTS, TYPED_KEYS
-from attent_assets.defs.resources import SyncResource, WarehouseResource
+from attent_assets.defs.keys import LEADS, RAW_EVENTS, TABLE_KEYS
 from attent_assets.storage import Store
 
-TABLE_KEYS = {"leads": LEADS, **TYPED_KEYS}
-EXAMPLES = 5
-
-Check = Callable[[Store], dg.AssetCheckResult]
+Evaluate = Callable[[Store, float], dg.AssetCheckResult]
 
 
-def _check(key: dg.AssetKey, name: str, description: str, body: Check) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=key, name=name, description=description, pool=POOL)
-    def check(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        with warehouse.open(context.run.run_id, read_only=True) as store:
-            return body(store)
-
-    return check
-
-
-def _one_row_per_key(table: str) -> Check:
-    def body(store: Store) -> dg.AssetCheckResult:
+def _one_row_per_key(table: str) -> Evaluate:
+    def evaluate(store: Store, _: float) -> dg.AssetCheckResult:
         duplicates = store.duplicate_keys(table)
         null_keys = store.null_keys(table)
         return dg.AssetCheckResult(
@@ -40,26 +27,28 @@ def _one_row_per_key(table: str) -> Check:
             metadata={"duplicate_keys": duplicates, "null_keys": null_keys},
         )
 
-    return body
+    return evaluate
 
 
-def _matches_lake(table: str) -> Check:
-    def body(store: Store) -> dg.AssetCheckResult:
+def _matches_lake(table: str) -> Evaluate:
+    def evaluate(store: Store, _: float) -> dg.AssetCheckResult:
         missing, examples = store.lake_versions_missing(table)
         return dg.AssetCheckResult(
             passed=missing == 0,
-            metadata={"missing_versions": missing, "examples": dg.MetadataValue.json(examples)},
+            metadata={
+                "missing_versions": missing,
+                "examples": dg.MetadataValue.json([list(e) for e in examples]),
+            },
         )
 
-    return body
+    return evaluate
 
 
-def _unknown_payloads(store: Store) -> dg.AssetCheckResult:
+def _unknown_payloads(store: Store, _: float) -> dg.AssetCheckResult:
     """Types and fields we do not model yet. They are stored (other_events, raw JSON), so this
     only warns: the fix is a new model field, never a failed sync."""
     types = store.unknown_types()
-    fields = {table: store.unknown_fields(table) for table in TABLE_KEYS}
-    found = {t: f for t, f in fields.items() if f}
+    found = {table: rows for table in TABLE_KEYS if (rows := store.unknown_fields(table))}
     return dg.AssetCheckResult(
         passed=not types and not found,
         severity=dg.AssetCheckSeverity.WARN,
@@ -79,60 +68,78 @@ def _unknown_payloads(store: Store) -> dg.AssetCheckResult:
     )
 
 
-def _freshness_check() -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=LEADS,
-        name="sync_lag",
-        pool=POOL,
-        description="Warns when the last complete read of the leads started longer ago than the "
-        "`sync` resource's freshness_minutes.",
+def _sync_lag(store: Store, freshness_minutes: float) -> dg.AssetCheckResult:
+    """Warns when the last complete read of the leads began too long ago."""
+    complete_as_of = store.leads_complete_as_of()
+    age = (datetime.now(UTC) - complete_as_of).total_seconds() if complete_as_of else None
+    return dg.AssetCheckResult(
+        passed=age is not None and age <= freshness_minutes * 60,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "sync_lag_seconds": metadata.lag_seconds(store.newest_updated_at()),
+            "complete_as_of": complete_as_of.isoformat() if complete_as_of else "",
+            "seconds_since_complete": age if age is not None else -1.0,
+        },
     )
-    def sync_lag(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, sync: SyncResource
-    ) -> dg.AssetCheckResult:
-        with warehouse.open(context.run.run_id, read_only=True) as store:
-            complete_as_of = store.leads_complete_as_of()
-            newest = store.newest_updated_at()
-        age = (datetime.now(UTC) - complete_as_of).total_seconds() if complete_as_of else None
-        return dg.AssetCheckResult(
-            passed=age is not None and age <= sync.freshness_minutes * 60,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "sync_lag_seconds": metadata.lag_seconds(newest),
-                "complete_as_of": complete_as_of.isoformat() if complete_as_of else "",
-                "seconds_since_complete": age if age is not None else -1.0,
-            },
-        )
-
-    return sync_lag
 
 
-def build_checks() -> list[dg.AssetChecksDefinition]:
-    checks = [
-        _check(
-            key,
-            "one_row_per_key",
-            f"attent.{table} has exactly one row per key and no null keys.",
-            _one_row_per_key(table),
+def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
+    checks: list[tuple[dg.AssetCheckSpec, Evaluate]] = []
+    for table, key in TABLE_KEYS.items():
+        checks.append(
+            (
+                dg.AssetCheckSpec(
+                    "one_row_per_key",
+                    asset=key,
+                    description=f"attent.{table} has exactly one row per key and no null keys.",
+                ),
+                _one_row_per_key(table),
+            )
         )
-        for table, key in TABLE_KEYS.items()
-    ]
-    checks += [
-        _check(
-            key,
-            "matches_lake",
-            f"The latest version of every key in the raw lake is the row in attent.{table}.",
-            _matches_lake(table),
+        checks.append(
+            (
+                dg.AssetCheckSpec(
+                    "matches_lake",
+                    asset=key,
+                    description=f"The newest version of every key in the raw lake is the row "
+                    f"in attent.{table}.",
+                ),
+                _matches_lake(table),
+            )
         )
-        for table, key in TABLE_KEYS.items()
-    ]
     checks.append(
-        _check(
-            RAW_EVENTS,
-            "unknown_types_and_fields",
-            "Lists event types and payload fields seen that have no typed column yet (WARN).",
+        (
+            dg.AssetCheckSpec(
+                "unknown_types_and_fields",
+                asset=RAW_EVENTS,
+                description="Event types and payload fields seen that have no typed column yet "
+                "(WARN; they are stored raw).",
+            ),
             _unknown_payloads,
         )
     )
-    checks.append(_freshness_check())
-    return checks
+    checks.append(
+        (
+            dg.AssetCheckSpec(
+                "sync_lag",
+                asset=LEADS,
+                description="WARN when the last complete read of the leads began longer ago than "
+                "the `sync` resource's freshness_minutes.",
+            ),
+            _sync_lag,
+        )
+    )
+    return {spec.key: (spec, evaluate) for spec, evaluate in checks}
+
+
+CHECKS = _registry()
+CHECK_SPECS = [spec for spec, _ in CHECKS.values()]
+
+
+def evaluate_checks(
+    store: Store, selected: Iterable[dg.AssetCheckKey], freshness_minutes: float
+) -> Iterator[dg.AssetCheckResult]:
+    for key in sorted(selected, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        _, evaluate = CHECKS[key]
+        result = evaluate(store, freshness_minutes)
+        yield result._replace(asset_key=key.asset_key, check_name=key.name)

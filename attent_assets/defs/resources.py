@@ -103,11 +103,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class SyncResource(dg.ConfigurableResource):
-    """Run-wide sync settings. `mode` is the same for every step of a run: `replay` (the default,
-    what a UI materialization or backfill of a partition range does) or `incremental` (per-lead
-    cursors; what the sensor launches)."""
+    """Run-wide sync settings. `mode` is the same for every stage of a run: `replay` (the default,
+    what a UI materialization or backfill of a partition range does), `incremental` (per-lead
+    cursors; what the sensor launches) or `reconcile` (the daily safety net)."""
 
-    mode: Literal["replay", "incremental"] = "replay"
+    mode: Literal["replay", "incremental", "reconcile"] = "replay"
     lookback_seconds: float = Field(
         default=300.0,
         description="Every cursor re-reads this trailing window (late-visible writes).",

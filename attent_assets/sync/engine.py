@@ -64,6 +64,8 @@ class SyncEngine:
         if mode is Mode.INCREMENTAL:
             since = stored - self._settings.lookback if stored else floor
             advances = True
+        elif mode is Mode.RECONCILE:
+            since, advances = floor, True
         else:
             since = _replay_start(window, floor)
             advances = since <= (stored or floor)
@@ -110,7 +112,7 @@ class SyncEngine:
         start; their cursor moves only if the replay read them from at or below it.
         """
         floor = self._settings.floor
-        if mode is Mode.INCREMENTAL:
+        if mode is not Mode.REPLAY:
             todos = self._store.leads_needing_events()
         else:
             todos = self._store.leads_active_since(_replay_start(window, floor))
@@ -147,11 +149,11 @@ class SyncEngine:
         return results
 
     def _start_for(self, todo: LeadTodo, mode: Mode, window: Window | None) -> datetime:
-        if mode is Mode.INCREMENTAL and todo.events_cursor is not None:
-            return todo.events_cursor - self._settings.lookback
-        if mode is Mode.INCREMENTAL:
+        if mode is Mode.REPLAY:
+            return _replay_start(window, self._settings.floor)
+        if todo.events_cursor is None:
             return self._settings.floor
-        return _replay_start(window, self._settings.floor)
+        return todo.events_cursor - self._settings.lookback
 
     def _fetch_events(
         self, todos: list[LeadTodo], starts: dict[str, datetime], report: EventsReport

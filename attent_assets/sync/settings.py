@@ -17,6 +17,10 @@ class Mode(enum.StrEnum):
     INCREMENTAL = "incremental"
     #: Re-read a window: leads updated since its start, and their events since its start.
     REPLAY = "replay"
+    #: The safety net: re-read every lead (cheap: a few pages) and fetch events for any lead whose
+    #: `lastActivityAt` is ahead of its cursor, catching changes the leads watermark never saw
+    #: (writes that became visible later than the lookback).
+    RECONCILE = "reconcile"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,169 @@
+"""The Dagster surface: the job run in process against the simulator, its metadata and checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from attent_assets.definitions import defs
+from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
+from attent_assets.defs.partitions import daily_partitions
+from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
+from attent_assets.simulator import SimulatorServer
+from attent_assets_tests.harness import SIMULATOR_KEY, Harness
+
+
+def _resources(server: SimulatorServer, data_dir: Path, mode: str = "replay") -> dict[str, Any]:
+    return {
+        "attent": AttentResource(base_url=server.url, api_key=SIMULATOR_KEY, page_size=50),
+        "warehouse": WarehouseResource(data_dir=str(data_dir)),
+        "sync": SyncResource(mode=mode),  # type: ignore[arg-type]
+    }
+
+
+def _run(
+    server: SimulatorServer,
+    data_dir: Path,
+    instance: dg.DagsterInstance,
+    *,
+    mode: str = "replay",
+    start: str | None = None,
+    end: str | None = None,
+    selection: list[dg.AssetKey] | None = None,
+) -> dg.ExecuteInProcessResult:
+    keys = daily_partitions.get_partition_keys()
+    job = defs.get_job_def("attent_sync")
+    if selection is not None:
+        job = dg.define_asset_job("subset", selection=selection)
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).get_job_def("subset")
+    return job.execute_in_process(
+        instance=instance,
+        resources=_resources(server, data_dir, mode),
+        tags={
+            "dagster/asset_partition_range_start": start or keys[0],
+            "dagster/asset_partition_range_end": end or keys[-1],
+        },
+    )
+
+
+@pytest.fixture
+def instance() -> Any:
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def test_definitions_load_with_the_promised_keys_job_and_resources() -> None:
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert keys == {
+        "attent/leads",
+        "attent/raw_events",
+        *(f"attent/{t}" for t in TYPED_KEYS),
+    }
+    assert graph.get(RAW_EVENTS).parent_keys == {LEADS}
+    for key in TYPED_KEYS.values():
+        assert graph.get(key).parent_keys == {RAW_EVENTS}
+    assert defs.get_job_def("attent_sync") is not None
+
+
+def test_backfill_records_only_changed_partitions_and_converges(
+    simulator: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    data_dir = tmp_path / "data"
+    result = _run(simulator, data_dir, instance)
+    assert result.success
+    harness = Harness(server=simulator, data_dir=data_dir)
+    harness.assert_converged()
+
+    lake_days = {p.name.removeprefix("date=") for p in (data_dir / "lake" / "events").iterdir()}
+    materialized = instance.get_materialized_partitions(RAW_EVENTS)
+    assert materialized
+    assert materialized <= set(daily_partitions.get_partition_keys())
+    assert len(materialized) < len(daily_partitions.get_partition_keys())
+    assert {d for d in lake_days if d in materialized} == materialized - {
+        daily_partitions.get_first_partition_key()
+    } | ({daily_partitions.get_first_partition_key()} & materialized & lake_days)
+
+    typed = instance.get_latest_materialization_event(TYPED_KEYS["messages"])
+    assert typed is not None
+    md = typed.asset_materialization.metadata  # type: ignore[union-attr]
+    assert md["dagster/table_name"].value == "attent.messages"
+    assert (
+        md["dagster/row_count"].value == harness.query("SELECT count(*) FROM attent.messages")[0][0]
+    )
+    assert "dagster/column_schema" in md
+
+    checks = result.get_asset_check_evaluations()
+    failed = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    assert not failed, failed
+    assert len(checks) >= 2 * (len(TYPED_KEYS) + 1)
+
+    # The same backfill again changes nothing, so it records no partition.
+    before = len(instance.get_materialized_partitions(RAW_EVENTS))
+    again = _run(simulator, data_dir, instance)
+    assert again.success
+    planned = [
+        e for e in again.get_asset_materialization_events() if e.asset_key in (LEADS, RAW_EVENTS)
+    ]
+    assert planned == []
+    assert len(instance.get_materialized_partitions(RAW_EVENTS)) == before
+
+
+def test_incremental_run_and_typed_subset(
+    simulator: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    data_dir = tmp_path / "data"
+    assert _run(simulator, data_dir, instance, mode="incremental").success
+    simulator.world.advance(20)
+    today = daily_partitions.get_last_partition_key()
+    raw_only = _run(
+        simulator,
+        data_dir,
+        instance,
+        mode="incremental",
+        start=today,
+        end=today,
+        selection=[LEADS, RAW_EVENTS],
+    )
+    assert raw_only.success
+    typed_only = _run(
+        simulator, data_dir, instance, mode="incremental", selection=[TYPED_KEYS["calls"]]
+    )
+    assert typed_only.success
+    keys = {e.asset_key for e in typed_only.get_asset_materialization_events()}
+    assert keys == {TYPED_KEYS["calls"]}
+    assert _run(simulator, data_dir, instance, mode="incremental").success
+    Harness(server=simulator, data_dir=data_dir).assert_converged()
+
+
+def test_a_missing_api_key_fails_the_run_naming_the_variable(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ATTENT_API_KEY", raising=False)
+    job = defs.get_job_def("attent_sync")
+    keys = daily_partitions.get_partition_keys()
+    result = job.execute_in_process(
+        instance=instance,
+        resources={
+            "attent": AttentResource(base_url="http://127.0.0.1:9/v1"),
+            "warehouse": WarehouseResource(data_dir=str(tmp_path)),
+            "sync": SyncResource(),
+        },
+        tags={
+            "dagster/asset_partition_range_start": keys[-1],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    errors = [
+        e.event_specific_data.error.to_string()  # type: ignore[union-attr]
+        for e in result.all_events
+        if e.is_failure and e.event_specific_data is not None
+    ]
+    assert any("ATTENT_API_KEY is not set" in e and "make demo" in e for e in errors), errors
+    assert not (tmp_path / "warehouse.duckdb").exists()
