@@ -37,8 +37,8 @@ def _run(
     keys = daily_partitions.get_partition_keys()
     job = defs.get_job_def("attent_sync")
     if selection is not None:
-        job = dg.define_asset_job("subset", selection=selection)
-        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).get_job_def("subset")
+        subset = dg.define_asset_job("subset", selection=selection)
+        job = dg.Definitions.merge(defs, dg.Definitions(jobs=[subset])).get_job_def("subset")
     return job.execute_in_process(
         instance=instance,
         resources=_resources(server, data_dir, mode),
