@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from attent_assets.definitions import defs
 from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
-from attent_assets.defs.partitions import daily_partitions
+from attent_assets.defs.partitions import daily_partitions, partition_key_for
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
@@ -79,14 +80,14 @@ def test_backfill_records_only_changed_partitions_and_converges(
     harness = Harness(server=simulator, data_dir=data_dir)
     harness.assert_converged()
 
-    lake_days = {p.name.removeprefix("date=") for p in (data_dir / "lake" / "events").iterdir()}
+    lake_days = {
+        date.fromisoformat(p.name.removeprefix("date="))
+        for p in (data_dir / "lake" / "events").iterdir()
+    }
     materialized = instance.get_materialized_partitions(RAW_EVENTS)
-    assert materialized
-    assert materialized <= set(daily_partitions.get_partition_keys())
+    # Exactly the days this run wrote to, not every partition of the backfilled range.
+    assert materialized == {partition_key_for(day) for day in lake_days}
     assert len(materialized) < len(daily_partitions.get_partition_keys())
-    assert {d for d in lake_days if d in materialized} == materialized - {
-        daily_partitions.get_first_partition_key()
-    } | ({daily_partitions.get_first_partition_key()} & materialized & lake_days)
 
     typed = instance.get_latest_materialization_event(TYPED_KEYS["messages"])
     assert typed is not None
@@ -96,6 +97,25 @@ def test_backfill_records_only_changed_partitions_and_converges(
         md["dagster/row_count"].value == harness.query("SELECT count(*) FROM attent.messages")[0][0]
     )
     assert "dagster/column_schema" in md
+
+    observed = instance.fetch_observations(LEADS, limit=1).records[0]
+    observation = observed.asset_observation
+    assert observation is not None
+    assert {
+        "mode",
+        "window_start",
+        "window_end",
+        "rows_new",
+        "rows_updated",
+        "requests",
+        "retries",
+        "sync_lag_seconds",
+        "leads_watermark",
+        "dagster/row_count",
+        "dagster/column_schema",
+        "preview",
+    } <= set(observation.metadata)
+    assert observation.metadata["rows_new"].value == len(simulator.world.truth_leads())
 
     checks = result.get_asset_check_evaluations()
     failed = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]

@@ -101,6 +101,10 @@ class AttentClient:
         """Close the connection pool; the client cannot be used afterwards."""
         self._http.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._http.is_closed
+
     def iter_leads(
         self,
         *,

@@ -97,14 +97,21 @@ def _leads(engine: SyncEngine, store: Store, mode: Mode, window: Window | None) 
     yield from _changed_partitions(LEADS, report.partitions)
     yield dg.AssetObservation(
         asset_key=LEADS,
-        metadata={**metadata.leads_metadata(report), **metadata.table_metadata(store, "leads")},
+        metadata={
+            **metadata.run_metadata(mode, window),
+            **metadata.leads_metadata(report),
+            **metadata.table_metadata(store, "leads"),
+        },
     )
 
 
 def _raw_events(engine: SyncEngine, mode: Mode, window: Window | None) -> Iterator[Event]:
     report = engine.sync_events(mode, window)
     yield from _changed_partitions(RAW_EVENTS, report.partitions)
-    yield dg.AssetObservation(asset_key=RAW_EVENTS, metadata=metadata.events_metadata(report))
+    yield dg.AssetObservation(
+        asset_key=RAW_EVENTS,
+        metadata={**metadata.run_metadata(mode, window), **metadata.events_metadata(report)},
+    )
 
 
 def _typed(

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from attent_assets.storage import Store
+from attent_assets.sync import Mode, Window
 from attent_assets.sync.report import EventsReport, LeadsReport, StepReport
 
 PREVIEW_ROWS = 5
@@ -19,6 +20,15 @@ def _iso(value: datetime | None) -> str:
 def lag_seconds(newest: datetime | None) -> float:
     """Now minus the newest `updatedAt` synced (0 when nothing is synced yet)."""
     return max(0.0, (datetime.now(UTC) - newest).total_seconds()) if newest else 0.0
+
+
+def run_metadata(mode: Mode, window: Window | None) -> dict[str, Any]:
+    """The run's mode and replay window (empty bounds: from the beginning / incremental)."""
+    return {
+        "mode": mode.value,
+        "window_start": _iso(window.start if window else None),
+        "window_end": _iso(window.end if window else None),
+    }
 
 
 def step_metadata(report: StepReport) -> dict[str, Any]:
