@@ -10,7 +10,7 @@ import pytest
 
 from attent_assets.api import format_timestamp, parse_timestamp
 from attent_assets.simulator import SimulatorServer, World
-from attent_assets.sync import Mode, Window
+from attent_assets.sync import Mode, SyncSettings, Window
 from attent_assets_tests.conftest import WORLD_START
 from attent_assets_tests.harness import Harness
 
@@ -303,3 +303,32 @@ def test_reconcile_catches_a_change_hidden_behind_the_watermark(harness: Harness
     report = harness.run(Mode.RECONCILE)
     assert report.events.leads_needing_events == 1
     harness.assert_converged()
+
+
+def test_records_that_cannot_be_keyed_are_quarantined_and_the_rest_syncs(harness: Harness) -> None:
+    world = harness.world
+    lead = world.lead_ids()[1]
+    now = format_timestamp(world.now())
+    world.put_event(lead, {"roomId": lead, "type": "MESSAGE", "updatedAt": now, "data": {}})
+    world.put_event(
+        lead, {"id": "bad-ts", "roomId": lead, "type": "CALL", "updatedAt": "yesterday"}
+    )
+    report = harness.backfill()
+    assert report.events.quarantined == 2
+    reasons = harness.query("SELECT lead_id, reasons FROM attent.quarantine ORDER BY reasons")
+    assert [r[0] for r in reasons] == [lead, lead]
+    assert any("id" in " ".join(r[1]) for r in reasons)
+    assert any("updatedAt" in " ".join(r[1]) for r in reasons)
+    # Fetched again by the next run, quarantined once.
+    harness.run(Mode.REPLAY, Window(start=None))
+    assert harness.query("SELECT count(*) FROM attent.quarantine") == [(2,)]
+    typed = harness.query("SELECT count(*) FROM attent.messages")[0][0]
+    assert typed == sum(1 for r in world.truth_events() if r["type"] == "MESSAGE" and "id" in r)
+
+
+def test_long_runs_log_progress(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness.settings = SyncSettings(batch_rows=40, batch_leads=5, progress_seconds=0.0)
+    with caplog.at_level("INFO"):
+        harness.backfill()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("events: ")]
+    assert any("/20 leads" in line and "ETA" in line for line in lines), lines
