@@ -579,3 +579,17 @@ def test_cli_serves_live_data_until_sigterm():
     finally:
         process.kill()
         process.wait()
+
+
+def test_advance_endpoint_changes_the_world_for_a_simulator_in_another_process(
+    simulator: SimulatorServer,
+) -> None:
+    before = simulator.world.truth_leads()
+    url = simulator.url.removesuffix("/v1") + "/_sim/advance"
+    assert httpx.post(url, params={"changes": 25}).status_code == 403
+    response = httpx.post(url, params={"changes": 25}, headers={"x-api-key": "test-key"})
+    assert response.status_code == 200
+    assert response.json()["changes"] == 25
+    assert simulator.world.truth_leads() != before
+    bad = httpx.post(url, params={"changes": "zero"}, headers={"x-api-key": "test-key"})
+    assert bad.status_code == 400

@@ -72,6 +72,19 @@ def reason_phrase(status: int) -> str:
         return "Error"
 
 
+def advance(world: World, query: str) -> Reply:
+    """Apply ``changes`` (1..100000) random changes; reply with the world's clock after them."""
+    values = parse_qs(query).get("changes", ["1"])
+    try:
+        changes = int(values[-1])
+    except ValueError:
+        return message(400, "changes must be an integer")
+    if not 1 <= changes <= 100_000:
+        return message(400, "changes must be between 1 and 100000")
+    world.advance(changes)
+    return Reply(200, orjson.dumps({"changes": changes, "now": world.now().isoformat()}))
+
+
 def answer(world: World, target: Route, query: str, *, empty_page: bool = False) -> Reply:
     """The reply to an authorised GET. With ``empty_page`` a valid request gets an empty page whose
     token resumes at the position it asked for."""

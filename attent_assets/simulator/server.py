@@ -233,6 +233,22 @@ class _Handler(BaseHTTPRequestHandler):
             headers.append(("Connection", "close"))
         self._write(status, headers, body)
 
+    def do_POST(self) -> None:
+        """`POST /_sim/advance?changes=N`: apply N random changes to the world now (for demos and
+        benchmarks that drive a simulator in another process). Same key as the API."""
+        simulator = self.server.simulator
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        raw_path, _, query = self.path.partition("?")
+        if not simulator.authorizes(self.headers.get("x-api-key")):
+            reply = api.message(403, "Forbidden")
+        elif raw_path != "/_sim/advance":
+            reply = api.message(404, "Not found")
+        else:
+            reply = api.advance(simulator.world, query)
+        headers = [("Content-Type", _JSON), ("Content-Length", str(len(reply.body)))]
+        self._write(reply.status, headers, reply.body)
+
     def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         """Status line, headers and body in one write."""
         lines = [f"HTTP/1.1 {status} {api.reason_phrase(status)}"]
