@@ -20,6 +20,7 @@ from attent_assets.sync.progress import Progress
 from attent_assets.sync.report import EventsReport, LeadsReport, StepReport
 from attent_assets.sync.rows import event_rows, lead_rows
 from attent_assets.sync.settings import Mode, SyncSettings, Window
+from attent_assets.sync.writer import BackgroundWriter
 
 _log = logging.getLogger(__name__)
 
@@ -162,47 +163,55 @@ class SyncEngine:
         progress = Progress(self._log, "events", len(todos), self._settings.progress_seconds)
         by_id = {t.lead_id: t for t in todos}
         requests = ((t.lead_id, starts[t.lead_id]) for t in todos)
-        for page in self._client.iter_events_many(requests):
-            report.records_fetched += len(page.events)
-            batch.add(page)
-            if page.last:
-                report.leads_done += 1
-                report.leads_gone += page.gone
-                todo = by_id[page.lead_id]
-                # A cursor may only move past what this run read completely: from at or below
-                # the stored cursor to the end of the lead's history. A lead that is gone has
-                # nothing left to read, so its activity counts as seen.
-                if page.gone or starts[page.lead_id] <= (
-                    todo.events_cursor or self._settings.floor
+        with BackgroundWriter[_Pending](lambda p: self._store_batch(p, report)) as writer:
+            for page in self._client.iter_events_many(requests):
+                report.records_fetched += len(page.events)
+                batch.add(page)
+                if page.last:
+                    report.leads_done += 1
+                    report.leads_gone += page.gone
+                    todo = by_id[page.lead_id]
+                    # A cursor may only move past what this run read completely: from at or
+                    # below the stored cursor to the end of the lead's history. A lead that is
+                    # gone has nothing left to read, so its activity counts as seen.
+                    if page.gone or starts[page.lead_id] <= (
+                        todo.events_cursor or self._settings.floor
+                    ):
+                        batch.finish_lead(todo, gone=page.gone)
+                    else:
+                        batch.drop_lead(page.lead_id)
+                if batch.rows >= self._settings.batch_rows or (
+                    batch.finished >= self._settings.batch_leads
                 ):
-                    batch.finish_lead(todo, gone=page.gone)
-                else:
-                    batch.drop_lead(page.lead_id)
-            if batch.rows >= self._settings.batch_rows or (
-                batch.finished >= self._settings.batch_leads
-            ):
-                self._flush(batch, report)
-            progress.update(report.leads_done, report.records_fetched)
-        self._flush(batch, report)
+                    writer.submit(batch.take())
+                progress.update(report.leads_done, report.records_fetched)
+            if batch.pages or batch.cursors:
+                writer.submit(batch.take())
 
-    def _flush(self, batch: _EventBatch, report: EventsReport) -> None:
-        if not batch.pages and not batch.cursors:
-            return
-        rows, bad = event_rows(batch.pages)
+    def _store_batch(self, pending: _Pending, report: EventsReport) -> None:
+        """Runs on the writer thread, the only user of the store during the events step."""
+        rows, bad = event_rows(pending.pages)
         report.quarantined += self._store.quarantine(bad)
-        for page in batch.pages:
+        for page in pending.pages:
             for event in page.events:
                 report.observe(event.updated_at)
                 report.by_type[event.type or "(missing)"] += 1
-        result = self._store.write_events(rows, cursors=batch.cursors)
+        result = self._store.write_events(rows, cursors=pending.cursors)
         report.add_write(
             result.rows_written, result.new_keys, result.updated_keys, dict(result.partitions)
         )
-        batch.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A batch handed to the writer: pages, and the cursors that become true once stored."""
+
+    pages: list[LeadEvents]
+    cursors: list[LeadCursor]
 
 
 class _EventBatch:
-    """Pages waiting to be written, and the cursors that become true once they are."""
+    """The batch being filled: pages, and the cursors that become true once they are stored."""
 
     def __init__(self) -> None:
         self.pages: list[LeadEvents] = []
@@ -236,11 +245,14 @@ class _EventBatch:
     def drop_lead(self, lead_id: str) -> None:
         self._newest.pop(lead_id, None)
 
-    def clear(self) -> None:
-        self.pages.clear()
-        self.cursors.clear()
+    def take(self) -> _Pending:
+        """Hand the batch over and start an empty one (newest-per-lead carries over: a lead's
+        pages may span batches)."""
+        pending = _Pending(pages=self.pages, cursors=self.cursors)
+        self.pages, self.cursors = [], []
         self.rows = 0
         self.finished = 0
+        return pending
 
 
 def _replay_start(window: Window | None, floor: datetime) -> datetime:
