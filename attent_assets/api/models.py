@@ -19,7 +19,7 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 JsonValue = Any
 """Nested JSON (object, array, scalar or None), kept as parsed."""
@@ -202,9 +202,34 @@ def _problem(raw: dict[str, Any], key: str, parsed: object) -> str | None:
     return f"missing {key}" if value is None else f"invalid {key}: {_preview(value)}"
 
 
+class _Record:
+    """What `Lead` and `Event` share: tolerant construction from JSON, and the reasons a record
+    cannot be synced (`_REQUIRED`: the JSON keys and attributes a record must have)."""
+
+    __slots__ = ()
+    _REQUIRED: ClassVar[tuple[tuple[str, str], ...]]
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, obj: object) -> Self:
+        """Build from one element of a page; never raises (a non-object keeps
+        `{"_value": obj}`)."""
+        if not isinstance(obj, dict):
+            return cls(raw={"_value": obj})  # type: ignore[call-arg]
+        return cls(*_typed_values(cls, obj, raw=obj))
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Human-readable reasons this record cannot be synced; empty if it can."""
+        found = (_problem(self.raw, key, getattr(self, attr)) for key, attr in self._REQUIRED)
+        return tuple(p for p in found if p is not None)
+
+
 @dataclass(frozen=True, slots=True)
-class Lead:
-    """A lead (the Attent "room") as listed by GET /leads."""
+class Lead(_Record):
+    """A lead (the Attent "room") as listed by GET /leads; it needs an id and an `updatedAt`."""
+
+    _REQUIRED: ClassVar[tuple[tuple[str, str], ...]] = (("id", "id"), ("updatedAt", "updated_at"))
 
     id: str | None = json_field("id", identifier=True)
     first_name: str | None = json_field("firstName")
@@ -228,28 +253,16 @@ class Lead:
     deleted_at: datetime | None = json_field("deletedAt")
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    @classmethod
-    def from_json(cls, obj: object) -> Lead:
-        """Build from one element of `leads`; never raises (a non-object keeps
-        `{"_value": obj}`)."""
-        if not isinstance(obj, dict):
-            return cls(raw={"_value": obj})
-        return cls(*_typed_values(cls, obj, raw=obj))
-
-    @property
-    def problems(self) -> tuple[str, ...]:
-        """Reasons this record cannot be synced (it needs an id and an `updatedAt`); empty if
-        it can."""
-        found = (
-            _problem(self.raw, "id", self.id),
-            _problem(self.raw, "updatedAt", self.updated_at),
-        )
-        return tuple(p for p in found if p is not None)
-
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class Event(_Record):
     """One version of an interaction event, as listed by GET /leads/{leadId}/events."""
+
+    _REQUIRED: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("type", "type"),
+        ("id", "id"),
+        ("updatedAt", "updated_at"),
+    )
 
     id: str | None = json_field("id", identifier=True)
     room_id: str | None = json_field("roomId", identifier=True)
@@ -259,24 +272,6 @@ class Event:
     updated_at: datetime | None = json_field("updatedAt")
     data: JsonValue = json_field("data")
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def from_json(cls, obj: object) -> Event:
-        """Build from one element of `events`; never raises (a non-object keeps
-        `{"_value": obj}`)."""
-        if not isinstance(obj, dict):
-            return cls(raw={"_value": obj})
-        return cls(*_typed_values(cls, obj, raw=obj))
-
-    @property
-    def problems(self) -> tuple[str, ...]:
-        """Reasons this record cannot be synced (it needs a type, an id and an `updatedAt`)."""
-        found = (
-            _problem(self.raw, "type", self.type),
-            _problem(self.raw, "id", self.id),
-            _problem(self.raw, "updatedAt", self.updated_at),
-        )
-        return tuple(p for p in found if p is not None)
 
     @property
     def key(self) -> tuple[str, str]:
