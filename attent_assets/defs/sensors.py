@@ -1,0 +1,114 @@
+"""`attent_lead_changes`: notices lead changes with one cheap poll per tick and launches one
+incremental `attent_sync` run for them.
+
+Incremental runs decide what to fetch from the cursors stored with the data, so any run catches up
+on everything not yet synced: the sensor only has to notice change and launch. Its cursor moves
+past a change only in the tick that requests a run for it, and a run that fails (or is cancelled)
+is launched again, so a change is never left unsynced.
+"""
+
+import hashlib
+import os
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from attent_assets.api import AttentClient
+from attent_assets.defs import run_history
+from attent_assets.defs.changes import Detection, PollBudget, poll_changes
+from attent_assets.defs.cursor import LeadChangeCursor, resume
+from attent_assets.defs.jobs import attent_sync
+from attent_assets.defs.resources import AttentResource, SyncResource
+from attent_assets.defs.run_requests import PartitionRange, sync_request
+from attent_assets.sync import Mode
+
+INTERVAL_VAR = "ATTENT_SENSOR_INTERVAL_SECONDS"
+DEFAULT_INTERVAL_SECONDS = 60
+BUDGET = PollBudget()
+
+
+def interval_from_env() -> int:
+    """ATTENT_SENSOR_INTERVAL_SECONDS as whole seconds (at least 1), checked when definitions
+    load."""
+    value = os.environ.get(INTERVAL_VAR) or str(DEFAULT_INTERVAL_SECONDS)
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ValueError(f"{INTERVAL_VAR}={value!r} is not a whole number of seconds") from None
+    if seconds < 1:
+        raise ValueError(f"{INTERVAL_VAR}={value!r} must be at least 1 second")
+    return seconds
+
+
+@dg.sensor(
+    job=attent_sync,
+    minimum_interval_seconds=interval_from_env(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Polls GET /leads from its cursor and launches one incremental attent_sync run "
+    "when leads changed, or again after a failed run. Waits while a sync run is in flight.",
+)
+def attent_lead_changes(
+    context: dg.SensorEvaluationContext, attent: AttentResource, sync: SyncResource
+) -> dg.SensorResult:
+    instance = context.instance
+    busy = run_history.run_in_flight(instance)
+    if busy is not None:
+        return dg.SensorResult(
+            skip_reason=f"attent_sync run {busy.run_id} is {busy.status.value.lower()}; "
+            "checking for changes once it ends"
+        )
+    latest = run_history.latest_run(instance)
+    failed = latest if latest is not None and latest.status in run_history.UNFINISHED else None
+    stored = LeadChangeCursor.decode(context.cursor, context.log)
+    cursor = resume(stored, run_history.synced_through(instance))
+    if cursor is None:
+        # Nothing synced yet: an incremental run from empty state is the full first sync. The key
+        # names the latest run, so the request is repeated only after another run ended.
+        key = f"first-sync:{latest.run_id if latest else 'none'}"
+        context.log.info("no successful sync recorded yet; requesting the first sync (%s)", key)
+        return dg.SensorResult(
+            run_requests=[sync_request(Mode.INCREMENTAL, PartitionRange.everything(), key)]
+        )
+    lookback = timedelta(seconds=sync.lookback_seconds)
+    with AttentClient(BUDGET.client_settings(attent.client_settings()), logger=context.log) as api:
+        detection = poll_changes(api, cursor, lookback=lookback, budget=BUDGET)
+    context.log.info(detection.reason)
+    if failed is not None:
+        context.log.info(
+            "the last attent_sync run %s did not finish; launching again", failed.run_id
+        )
+    planned = _plan(cursor, detection, failed)
+    if planned is None:
+        return dg.SensorResult(skip_reason=detection.reason, cursor=detection.cursor.encode())
+    partitions, key = planned
+    return dg.SensorResult(
+        run_requests=[sync_request(Mode.INCREMENTAL, partitions, key)],
+        cursor=detection.cursor.encode(),
+    )
+
+
+def _plan(
+    cursor: LeadChangeCursor, detection: Detection, failed: dg.DagsterRun | None
+) -> tuple[PartitionRange, str] | None:
+    """The partitions and run key of the one run to request, if any: for the changes found and,
+    after a failed run, for what that run targeted too. The key is derived from the cursor window
+    (or the failed run), so a repeated tick cannot launch twice."""
+    found = PartitionRange.of_days(*detection.days) if detection.days else None
+    if failed is not None:
+        retry = PartitionRange.from_tags(failed.tags) or _today()
+        return retry.union(found), f"retry:{failed.run_id}"
+    if found is not None:
+        return found, _window_key(cursor, detection.cursor)
+    return None
+
+
+def _window_key(before: LeadChangeCursor, after: LeadChangeCursor) -> str:
+    """`leads:<old watermark>..<new watermark>:<hash of both cursors>`: the hash tells apart two
+    windows between the same watermarks (new ids at one millisecond, a late-visible lead)."""
+    both = hashlib.blake2b(f"{before.encode()}\n{after.encode()}".encode(), digest_size=6)
+    return f"leads:{before.watermark.isoformat()}..{after.watermark.isoformat()}:{both.hexdigest()}"
+
+
+def _today() -> PartitionRange:
+    today = datetime.now(UTC).date()
+    return PartitionRange.of_days(today, today)
