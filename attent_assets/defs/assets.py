@@ -2,10 +2,11 @@
 typed current-state tables downstream of the raw events, all produced by one subsettable
 multi-asset.
 
-Why one multi-asset rather than three: a run records a materialization only for the partitions whose
-data it changed. Dagster expresses that with skippable outputs, and a skipped output skips every
-downstream step of the run; inside one step the stages run in lineage order regardless, and each
-stage still commits on its own, so a run killed between two stages is resumed by the next run.
+Why one multi-asset rather than three: a sensor-launched run records a materialization only for
+the partitions whose data it changed. Dagster expresses that with skippable outputs, and a skipped
+output skips every downstream step of the run; inside one step the stages run in lineage order
+regardless, and each stage still commits on its own, so a run killed between two stages is resumed
+by the next run.
 The body is thin: it turns the run (mode, partition window, selection) into engine calls and the
 engine's reports into metadata.
 """
@@ -61,6 +62,9 @@ SPECS = [
     ),
 ]
 
+#: Set by Dagster on every run a backfill launches.
+BACKFILL_TAG = "dagster/backfill"
+
 Event = dg.AssetMaterialization | dg.AssetObservation | dg.MaterializeResult | dg.AssetCheckResult
 
 
@@ -83,18 +87,24 @@ def attent_assets(
     with warehouse.open(context.run_id) as store:
         engine = SyncEngine(attent.client, store, sync.settings(), context.log)
         if LEADS in selected:
-            yield from _leads(engine, store, sync.run_mode, window)
+            yield from _leads(context, engine, store, sync.run_mode, window)
         if RAW_EVENTS in selected:
-            yield from _raw_events(engine, sync.run_mode, window)
+            yield from _raw_events(context, engine, sync.run_mode, window)
         tables = [name for name, key in TYPED_KEYS.items() if key in selected]
         if tables:
             yield from _typed(engine, store, sync.run_mode, window, tables)
         yield from evaluate_checks(store, context.selected_asset_check_keys, sync.freshness_minutes)
 
 
-def _leads(engine: SyncEngine, store: Store, mode: Mode, window: Window | None) -> Iterator[Event]:
+def _leads(
+    context: dg.AssetExecutionContext,
+    engine: SyncEngine,
+    store: Store,
+    mode: Mode,
+    window: Window | None,
+) -> Iterator[Event]:
     report = engine.sync_leads(mode, window)
-    yield from _changed_partitions(LEADS, report.partitions)
+    yield from _recorded_partitions(context, LEADS, report.partitions)
     yield dg.AssetObservation(
         asset_key=LEADS,
         metadata={
@@ -105,9 +115,11 @@ def _leads(engine: SyncEngine, store: Store, mode: Mode, window: Window | None) 
     )
 
 
-def _raw_events(engine: SyncEngine, mode: Mode, window: Window | None) -> Iterator[Event]:
+def _raw_events(
+    context: dg.AssetExecutionContext, engine: SyncEngine, mode: Mode, window: Window | None
+) -> Iterator[Event]:
     report = engine.sync_events(mode, window)
-    yield from _changed_partitions(RAW_EVENTS, report.partitions)
+    yield from _recorded_partitions(context, RAW_EVENTS, report.partitions)
     yield dg.AssetObservation(
         asset_key=RAW_EVENTS,
         metadata={**metadata.run_metadata(mode, window), **metadata.events_metadata(report)},
@@ -128,12 +140,22 @@ def _typed(
         )
 
 
-def _changed_partitions(key: dg.AssetKey, days: Counter[date]) -> Iterator[dg.AssetMaterialization]:
-    """One materialization per partition this run changed, with the rows it wrote there."""
-    by_partition: Counter[str] = Counter()
-    for day, rows in days.items():
-        by_partition[partition_key_for(day)] += rows
-    for partition, rows in sorted(by_partition.items()):
+def _recorded_partitions(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, days: Counter[date]
+) -> Iterator[dg.AssetMaterialization]:
+    """One materialization per partition this run changed, with the rows it wrote there.
+
+    A backfill asked for exactly its range, so a backfill run records every partition of it (with
+    0 rows where nothing changed): Dagster's backfill daemon counts a targeted partition without a
+    materialization as failed (dagster-io/dagster#34219). Sensor and schedule runs record only
+    the partitions whose data changed."""
+    rows: Counter[str] = Counter()
+    for day, count in days.items():
+        rows[partition_key_for(day)] += count
+    if BACKFILL_TAG in context.run.tags and context.has_partition_key_range:
+        for partition in context.partition_keys:
+            rows[partition] += 0
+    for partition, count in sorted(rows.items()):
         yield dg.AssetMaterialization(
-            asset_key=key, partition=partition, metadata={"rows_written": rows}
+            asset_key=key, partition=partition, metadata={"rows_written": count}
         )

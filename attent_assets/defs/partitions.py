@@ -41,7 +41,12 @@ def partition_key_for(day: date) -> str:
 
 
 def replay_window(context: dg.AssetExecutionContext) -> Window:
-    """The run's partition range as a replay window; the first partition covers all history."""
+    """The run's partition range as a replay window; the first partition covers all history.
+
+    A run without partitions (only typed tables selected) replays from the beginning: it rebuilds
+    those tables from the lake."""
+    if not context.has_partition_key_range:
+        return Window(start=None)
     window = context.partition_time_window
     start = window.start.astimezone(UTC)
     first = datetime(START_DATE.year, START_DATE.month, START_DATE.day, tzinfo=UTC)
