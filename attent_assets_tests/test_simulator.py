@@ -593,3 +593,16 @@ def test_advance_endpoint_changes_the_world_for_a_simulator_in_another_process(
     assert simulator.world.truth_leads() != before
     bad = httpx.post(url, params={"changes": "zero"}, headers={"x-api-key": "test-key"})
     assert bad.status_code == 400
+
+
+def test_stats_endpoint_reports_request_counts_to_another_process(
+    world: World, simulator: SimulatorServer, client: httpx.Client
+) -> None:
+    lead_id = world.lead_ids()[0]
+    leads_request(client)
+    client.get(events_path(lead_id), params={"since": EVER})
+    url = simulator.url.removesuffix("/v1") + "/_sim/stats"
+    assert httpx.get(url).status_code == 403
+    for _ in range(2):  # reading the counts is not counted
+        stats = httpx.get(url, headers={"x-api-key": KEY}).json()
+        assert stats == {"requests": 2, "leads": 1, "events": 1, "events_by_lead": {lead_id: 1}}

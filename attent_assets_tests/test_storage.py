@@ -28,6 +28,7 @@ from attent_assets.storage import (
     QuarantinedRecord,
     Store,
     WarehouseLockedError,
+    typed,
 )
 from attent_assets.sync.tables import LAYOUT
 
@@ -147,6 +148,66 @@ def test_merge_typed_applies_updates_once_and_never_goes_back(store: Store, tmp_
     (replayed,) = store.merge_typed(["calls"])
     assert (replayed.new, replayed.updated) == (0, 0)
     assert only(store, "calls")["updated_at"] == later + timedelta(days=1)
+
+
+def test_a_merge_in_chunks_stages_only_the_newest_version_of_each_key(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's versions may lie in files of different chunks: only the newest is merged, so the
+    rows and the new/updated counts are those of one big merge."""
+    later = T0 + timedelta(minutes=5)
+    store.write_events(
+        events(*(event("CALL", f"c{i}", {"callStatus": "IN_PROGRESS"}) for i in range(8))),
+        cursors=[],
+    )
+    store.merge_typed(["calls"])
+    store.write_events(
+        events(
+            *(event("CALL", f"c{i}", {"callStatus": "COMPLETE"}, later) for i in range(0, 8, 2)),
+            *(event("MESSAGE", f"m{i}") for i in range(6)),
+        ),
+        cursors=[],
+    )
+    store.write_events(events(event("MESSAGE", "m0", {"direction": "INBOUND"}, later)), cursors=[])
+    monkeypatch.setattr(typed, "MERGE_CHUNK_ROWS", 2)
+
+    results = {r.table: r for r in store.merge_typed(["calls", "messages"])}
+
+    assert (results["calls"].new, results["calls"].updated, results["calls"].rows) == (0, 4, 8)
+    assert (results["messages"].new, results["messages"].updated) == (6, 0)
+    statuses = {r["id"]: r["call_status"] for r in rows(store, "calls")}
+    assert statuses == {f"c{i}": "COMPLETE" if i % 2 == 0 else "IN_PROGRESS" for i in range(8)}
+    assert {r["id"]: r["direction"] for r in rows(store, "messages")}["m0"] == "INBOUND"
+    (again,) = store.merge_typed(["messages"])
+    assert (again.new, again.updated) == (0, 0)
+
+
+def test_a_typed_merge_commits_chunk_by_chunk_and_an_interrupted_one_converges(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = [T0 + timedelta(days=i) for i in range(8)]
+    calls = [event("CALL", f"c{i}", at=day) for i, day in enumerate(days)]
+    store.write_events(events(*calls), cursors=[])
+    monkeypatch.setattr(typed, "MERGE_CHUNK_ROWS", 2)  # 8 one-row files (one per day): 4 chunks
+    upsert = typed._upsert_pending
+    upserts = 0
+
+    def killed_in_the_second_chunk(*args: Any) -> int:
+        nonlocal upserts
+        upserts += 1
+        if upserts == 2:
+            raise KeyboardInterrupt
+        return upsert(*args)
+
+    monkeypatch.setattr(typed, "_upsert_pending", killed_in_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        store.merge_typed(["calls"])
+    committed = store.row_count("calls")
+    assert committed == 2  # the first chunk stayed: memory is held per chunk, not per merge
+
+    monkeypatch.setattr(typed, "_upsert_pending", upsert)
+    (resumed,) = store.merge_typed(["calls"])
+    assert (resumed.new, resumed.updated, resumed.rows) == (8 - committed, 0, 8)
 
 
 def test_merge_typed_advances_only_the_tables_it_merges(store: Store) -> None:

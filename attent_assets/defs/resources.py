@@ -3,6 +3,7 @@ settings (`sync`). Settings come from run config or, when unset, from the enviro
 start."""
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -93,6 +94,21 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def path(self) -> Path:
         return Path(self.data_dir or os.environ.get("ATTENT_DATA_DIR") or "data")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Fail the run before anything is fetched when the data directory cannot be written:
+        it is created if missing and a probe file is made and removed in it (permission bits
+        alone would not tell, e.g. for root or on a read-only mount)."""
+        path = self.path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as error:
+            raise AttentConfigError(
+                f"the data directory {str(path)!r} (the warehouse resource's data_dir, else "
+                f"ATTENT_DATA_DIR) is not a writable directory: {error.strerror or error}"
+            ) from None
 
     @contextmanager
     def open(self, run_id: str, *, read_only: bool = False) -> Iterator[Store]:

@@ -1,7 +1,8 @@
 """Serve a live simulated Attent organisation until SIGINT or SIGTERM.
 
 ``python -m attent_assets.simulator --port 8765 --seed 7 --leads 200 --events-per-lead 20
---api-key demo-key --latency-ms 0 --live-changes-per-second 2 --start-days-ago 30``
+--api-key demo-key --latency-ms 0 --latency-jitter-ms 0 --live-changes-per-second 2
+--start-days-ago 30``
 
 Prints one line, the API base URL, then serves; the world keeps changing at the given rate with
 timestamps that follow real time.
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         host=args.host,
         port=args.port,
-        faults=Faults(latency_ms=args.latency_ms),
+        faults=Faults(latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms),
         changes_per_second=args.live_changes_per_second,
     )
     stop = threading.Event()
@@ -59,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--events-per-lead", type=int, default=20)
     parser.add_argument("--api-key", default="demo-key")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--latency-jitter-ms",
+        type=float,
+        default=0.0,
+        help="each answer is delayed by latency plus a uniform random 0..jitter ms",
+    )
     parser.add_argument("--live-changes-per-second", type=float, default=2.0)
     parser.add_argument("--start-days-ago", type=int, default=30)
     return parser

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from typing import Any, Final
 
+import orjson
+
 from attent_assets.simulator import api
 from attent_assets.simulator.faults import GARBAGE_BODY, FaultDecision, Faults, Outcome, truncated
 from attent_assets.simulator.live import LiveActivity
@@ -203,6 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         simulator = self.server.simulator
         raw_path, _, query = self.path.partition("?")
+        if raw_path == "/_sim/stats":
+            self._stats()
+            return
         target = api.route(raw_path)
         decision = FaultDecision()
         if not simulator.authorizes(self.headers.get("x-api-key")):
@@ -246,6 +251,18 @@ class _Handler(BaseHTTPRequestHandler):
             reply = api.message(404, "Not found")
         else:
             reply = api.advance(simulator.world, query)
+        headers = [("Content-Type", _JSON), ("Content-Length", str(len(reply.body)))]
+        self._write(reply.status, headers, reply.body)
+
+    def _stats(self) -> None:
+        """`GET /_sim/stats`: the request counts so far (`ServerStats.snapshot`), for benchmarks
+        that count a client's requests in another process. Same key as the API; not counted
+        itself and never delayed by faults."""
+        simulator = self.server.simulator
+        if simulator.authorizes(self.headers.get("x-api-key")):
+            reply = api.Reply(200, orjson.dumps(simulator.stats.snapshot()))
+        else:
+            reply = api.message(403, "Forbidden")
         headers = [("Content-Type", _JSON), ("Content-Length", str(len(reply.body)))]
         self._write(reply.status, headers, reply.body)
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 Endpoint = Literal["leads", "events", "other"]
 _RECENT_LIMIT: Final = 1000
@@ -64,6 +64,16 @@ class ServerStats:
     def events_requests_for(self, lead_id: str) -> int:
         with self._lock:
             return self._events_by_lead[lead_id]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counts as JSON-ready data: totals per endpoint and events requests per lead."""
+        with self._lock:
+            return {
+                "requests": self._endpoints.total(),
+                "leads": self._endpoints["leads"],
+                "events": self._endpoints["events"],
+                "events_by_lead": dict(self._events_by_lead),
+            }
 
     def recent(self) -> list[RequestRecord]:
         """The latest requests (bounded), oldest first."""

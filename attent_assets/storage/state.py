@@ -81,16 +81,19 @@ def _todos(con: duckdb.DuckDBPyConnection, where: str, params: object = None) ->
     ]
 
 
-def leads_needing_events(con: duckdb.DuckDBPyConnection) -> list[LeadTodo]:
+def leads_needing_events(
+    con: duckdb.DuckDBPyConnection, *, behind_cursor: bool = False
+) -> list[LeadTodo]:
     """Leads never read, and leads whose activity moved past what their last read covered.
 
     A lead without any activity is read once (to learn that) and then costs nothing.
+    `behind_cursor` (the reconcile) also takes leads whose activity is ahead of the newest event
+    read: the listing showed the activity before the events index served the event behind it.
     """
-    return _todos(
-        con,
-        f"c.lead_id IS NULL OR ({_ACTIVITY} IS NOT NULL "
-        f"AND (c.activity_seen IS NULL OR {_ACTIVITY} > c.activity_seen))",
-    )
+    moved = f"c.activity_seen IS NULL OR {_ACTIVITY} > c.activity_seen"
+    if behind_cursor:
+        moved += f" OR {_ACTIVITY} > coalesce(c.events_cursor, '-infinity'::TIMESTAMPTZ)"
+    return _todos(con, f"c.lead_id IS NULL OR ({_ACTIVITY} IS NOT NULL AND ({moved}))")
 
 
 def leads_active_since(con: duckdb.DuckDBPyConnection, start: datetime) -> list[LeadTodo]:

@@ -135,8 +135,8 @@ class Store(Inspector):
     def leads_complete_as_of(self) -> datetime | None:
         return state.watermark(self._con, state.LEADS_COMPLETE)
 
-    def leads_needing_events(self) -> list[LeadTodo]:
-        return state.leads_needing_events(self._con)
+    def leads_needing_events(self, *, behind_cursor: bool = False) -> list[LeadTodo]:
+        return state.leads_needing_events(self._con, behind_cursor=behind_cursor)
 
     def leads_active_since(self, start: datetime) -> list[LeadTodo]:
         return state.leads_active_since(self._con, start)

@@ -39,10 +39,15 @@ log = logging.getLogger(__name__)
 
 EVENT_KEY = ("type", "id")
 _PENDING = "_attent_pending"
+_NEWEST = "_attent_newest"
 _PROGRESS = state_table("typed_progress")
 _FILES = state_table("lake_files")
 _MAX_SEQ = 2**62
 _RESTORE = "_attent_restore"
+#: Lake rows a typed merge reads, stages and commits at once. DuckDB holds a transaction's changes
+#: in memory until it commits, so merging in chunks keeps the memory of a first full sync (or any
+#: replay) flat however many events the lake holds.
+MERGE_CHUNK_ROWS = 50_000
 
 
 def _with_typed(inner: str, doc: str, base: Sequence[str], columns: Sequence[Column]) -> str:
@@ -88,22 +93,13 @@ def _row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(scalar(con, f"SELECT count(*) FROM {user_table(table)}"))
 
 
-def _merge_table(
-    con: duckdb.DuckDBPyConnection, layout: Layout, table: EventTable, pending: bool
-) -> MergeResult:
-    before = _row_count(con, table.name)
-    changed = 0
-    if pending:
-        where, params = routing(layout, table)
-        columns = _insert_columns(EVENT_FIXED_COLUMNS, table.columns)
-        select = _event_select(table, where)
-        changed = int(
-            scalar(con, monotone_upsert(user_table(table.name), columns, EVENT_KEY, select), params)
-        )
-    after = _row_count(con, table.name)
-    return MergeResult(
-        table=table.name, new=after - before, updated=changed - (after - before), rows=after
-    )
+def _upsert_pending(con: duckdb.DuckDBPyConnection, layout: Layout, table: EventTable) -> int:
+    """Merge the staged versions of `table`'s types; returns the rows inserted or replaced."""
+    where, params = routing(layout, table)
+    columns = _insert_columns(EVENT_FIXED_COLUMNS, table.columns)
+    select = _event_select(table, where)
+    upsert = monotone_upsert(user_table(table.name), columns, EVENT_KEY, select)
+    return int(scalar(con, upsert, params))
 
 
 def _committed_files(
@@ -113,21 +109,35 @@ def _committed_files(
     since: int,
     until: int,
     replay_from: date | None,
-) -> list[str]:
+) -> list[tuple[str, int]]:
     """Committed files of `kind` with seq in (since, until], plus, for a replay, every committed
-    file of a day on or after `replay_from` (so rows deleted from a table come back)."""
-    paths = con.execute(
-        f"""SELECT path FROM {_FILES} WHERE kind = ? AND seq <= ? AND (seq > ? OR date >= ?)
-        ORDER BY seq""",
+    file of a day on or after `replay_from` (so rows deleted from a table come back); with the
+    number of rows each holds, in commit order."""
+    listed = con.execute(
+        f"""SELECT path, rows FROM {_FILES}
+        WHERE kind = ? AND seq <= ? AND (seq > ? OR date >= ?) ORDER BY seq""",
         [kind, until, since, replay_from],
     ).fetchall()
-    files: list[str] = []
-    for (path,) in paths:
+    files: list[tuple[str, int]] = []
+    for path, rows in listed:
         if lake.path(path).is_file():
-            files.append(str(lake.path(path)))
+            files.append((str(lake.path(path)), rows))
         else:
             log.error("committed lake file %s is missing; its rows cannot be merged", path)
     return files
+
+
+def _chunks(files: list[tuple[str, int]]) -> list[list[str]]:
+    """Consecutive files of about `MERGE_CHUNK_ROWS` rows together (a larger file alone)."""
+    chunks: list[list[str]] = []
+    rows = MERGE_CHUNK_ROWS
+    for path, count in files:
+        if rows + count > MERGE_CHUNK_ROWS:
+            chunks.append([])
+            rows = 0
+        chunks[-1].append(path)
+        rows += count
+    return chunks
 
 
 def restore_leads(
@@ -138,7 +148,7 @@ def restore_leads(
     Monotone, so only rows missing or older than the lake's newest version change: a replay
     repairs a table a user edited or emptied without re-reading anything from the API.
     """
-    files = _committed_files(con, lake, "leads", 0, _MAX_SEQ, replay_from)
+    files = [path for path, _ in _committed_files(con, lake, "leads", 0, _MAX_SEQ, replay_from)]
     if not files:
         return
     with transaction(con):
@@ -149,22 +159,57 @@ def restore_leads(
         con.execute(f"DROP TABLE temp.{_RESTORE}").fetchall()
 
 
-def _load_pending(
-    con: duckdb.DuckDBPyConnection, lake: Lake, since: int, until: int, replay_from: date | None
-) -> bool:
-    """Stage the newest version per key found in the event files to merge."""
-    files = _committed_files(con, lake, "events", since, until, replay_from)
-    if not files:
-        return False
+def _locate_newest(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """Stage where the newest version of each key is (file and row), reading only the key and
+    version columns of the files, so each version merged is the only one of its key."""
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {_PENDING} AS
-        SELECT type, id, room_id, org_id, "timestamp", updated_at, raw, synced_at, run_id
-        FROM read_parquet(?, union_by_name = true)
+        f"""CREATE OR REPLACE TEMP TABLE {_NEWEST} AS
+        SELECT filename, file_row_number
+        FROM read_parquet(?, union_by_name = true, filename = true, file_row_number = true)
         QUALIFY row_number()
             OVER (PARTITION BY type, id ORDER BY updated_at DESC, synced_at DESC) = 1""",
         [files],
     ).fetchall()
-    return True
+
+
+def _load_pending(con: duckdb.DuckDBPyConnection, chunk: list[str]) -> None:
+    """Stage the newest versions found in the files of `chunk`."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {_PENDING} AS
+        SELECT f.type, f.id, f.room_id, f.org_id, f."timestamp", f.updated_at, f.raw, f.synced_at,
+            f.run_id
+        FROM read_parquet(?, union_by_name = true, filename = true, file_row_number = true) f
+        JOIN {_NEWEST} n ON n.filename = f.filename AND n.file_row_number = f.file_row_number""",
+        [chunk],
+    ).fetchall()
+
+
+def _merge_group(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    group: Sequence[EventTable],
+    files: list[tuple[str, int]],
+) -> list[MergeResult]:
+    """Merge `files` into every table of `group`, one transaction per chunk of files."""
+    before = {table.name: _row_count(con, table.name) for table in group}
+    changed = dict.fromkeys(before, 0)
+    if files:
+        _locate_newest(con, [path for path, _ in files])
+    for chunk in _chunks(files):
+        with transaction(con):
+            _load_pending(con, chunk)
+            for table in group:
+                changed[table.name] += _upsert_pending(con, layout, table)
+    for temporary in (_PENDING, _NEWEST):
+        con.execute(f"DROP TABLE IF EXISTS temp.{temporary}").fetchall()
+    results = []
+    for table in group:
+        after = _row_count(con, table.name)
+        new = after - before[table.name]
+        results.append(
+            MergeResult(table=table.name, new=new, updated=changed[table.name] - new, rows=after)
+        )
+    return results
 
 
 def merge_typed(
@@ -175,34 +220,33 @@ def merge_typed(
     replay_from: date | None = None,
 ) -> list[MergeResult]:
     """Merge event files committed since each table's progress mark (and, for a replay, every
-    file from `replay_from` on); one transaction.
+    file from `replay_from` on), then move the marks.
 
-    Tables usually share one mark, so each distinct mark reads its files once into a temporary
-    table (inside DuckDB, never in Python) that every table of the group is fed from.
+    Tables usually share one mark, so each distinct mark reads its files into a temporary table
+    (inside DuckDB, never in Python) that every table of the group is fed from, in chunks of
+    about `MERGE_CHUNK_ROWS` rows that each commit on their own; only the newest version of each
+    key is staged, wherever it lies. A merge interrupted between chunks leaves its marks where
+    they were: the next merge applies the same monotone upserts again, which changes nothing
+    already merged.
     """
     selected = (
         list(layout.event_tables) if tables is None else [layout.event_table(n) for n in tables]
     )
+    progress = dict(con.execute(f"SELECT table_name, last_seq FROM {_PROGRESS}").fetchall())
+    until = int(scalar(con, f"SELECT coalesce(max(seq), 0) FROM {_FILES} WHERE kind = 'events'"))
+    groups: dict[int, list[EventTable]] = {}
+    for table in selected:
+        groups.setdefault(progress.get(table.name, 0), []).append(table)
     results: dict[str, MergeResult] = {}
-    with transaction(con):
-        progress = dict(con.execute(f"SELECT table_name, last_seq FROM {_PROGRESS}").fetchall())
-        until = int(
-            scalar(con, f"SELECT coalesce(max(seq), 0) FROM {_FILES} WHERE kind = 'events'")
-        )
-        groups: dict[int, list[EventTable]] = {}
-        for table in selected:
-            groups.setdefault(progress.get(table.name, 0), []).append(table)
-        for since, group in groups.items():
-            pending = (since < until or replay_from is not None) and _load_pending(
-                con, lake, since, until, replay_from
-            )
-            for table in group:
-                results[table.name] = _merge_table(con, layout, table, pending)
-        con.execute(f"DROP TABLE IF EXISTS temp.{_PENDING}").fetchall()
-        con.execute(
-            f"""INSERT INTO {_PROGRESS} AS p SELECT unnest(?::VARCHAR[]), ?
-            ON CONFLICT (table_name) DO UPDATE
-            SET last_seq = greatest(p.last_seq, excluded.last_seq)""",
-            [[table.name for table in selected], until],
-        ).fetchall()
+    for since, group in groups.items():
+        files = []
+        if since < until or replay_from is not None:
+            files = _committed_files(con, lake, "events", since, until, replay_from)
+        results.update((r.table, r) for r in _merge_group(con, layout, group, files))
+    con.execute(
+        f"""INSERT INTO {_PROGRESS} AS p SELECT unnest(?::VARCHAR[]), ?
+        ON CONFLICT (table_name) DO UPDATE
+        SET last_seq = greatest(p.last_seq, excluded.last_seq)""",
+        [[table.name for table in selected], until],
+    ).fetchall()
     return [results[table.name] for table in selected]

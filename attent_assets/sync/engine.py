@@ -9,13 +9,14 @@ resumed by the next run as if nothing happened.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from attent_assets.api import AttentClient, LeadEvents
-from attent_assets.storage import LeadCursor, LeadTodo, MergeResult, Store
+from attent_assets.storage import LeadCursor, LeadTodo, MergeResult, QuarantinedRecord, Store
 from attent_assets.sync.progress import Progress
 from attent_assets.sync.report import EventsReport, LeadsReport, StepReport
 from attent_assets.sync.rows import event_rows, lead_rows
@@ -23,6 +24,8 @@ from attent_assets.sync.settings import Mode, SyncSettings, Window
 from attent_assets.sync.writer import BackgroundWriter
 
 _log = logging.getLogger(__name__)
+#: Distinct quarantine reasons named in one warning.
+_REASONS_SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +79,13 @@ class SyncEngine:
             for page in self._client.iter_leads(updated_since=since):
                 report.records_fetched += len(page.leads)
                 rows, bad = lead_rows(page.leads)
-                report.quarantined += self._store.quarantine(bad)
+                report.quarantined += self._quarantine("lead", bad)
                 newest = max((x.updated_at for x in page.leads if x.updated_at), default=None)
                 report.observe(newest)
-                result = self._store.write_leads(rows, watermark=newest if advances else None)
+                # Never past the crawl's start: one lead stamped in the future (a broken clock,
+                # hostile data) would otherwise hide every later change from incremental runs.
+                watermark = _not_after(newest, started) if advances else None
+                result = self._store.write_leads(rows, watermark=watermark)
                 report.add_write(
                     result.rows_written,
                     result.new_keys,
@@ -109,12 +115,13 @@ class SyncEngine:
 
         Incremental: leads whose `lastActivityAt` moved past what their cursor saw, from their
         cursor minus the lookback (a lead never synced starts at the floor: a global watermark
-        would lose its history). Replay: leads active since the window start, from the window
+        would lose its history). Reconcile: those, plus leads whose `lastActivityAt` is ahead
+        of the newest event read. Replay: leads active since the window start, from the window
         start; their cursor moves only if the replay read them from at or below it.
         """
         floor = self._settings.floor
         if mode is not Mode.REPLAY:
-            todos = self._store.leads_needing_events()
+            todos = self._store.leads_needing_events(behind_cursor=mode is Mode.RECONCILE)
         else:
             todos = self._store.leads_active_since(_replay_start(window, floor))
         starts = {t.lead_id: self._start_for(t, mode, window) for t in todos}
@@ -149,6 +156,25 @@ class SyncEngine:
             self._log.info("%s: %d new, %d updated, %d rows", r.table, r.new, r.updated, r.rows)
         return results
 
+    def _quarantine(self, kind: str, records: list[QuarantinedRecord]) -> int:
+        """Keep records that cannot be keyed, raw, and warn with what is wrong with them; the
+        sync goes on without them. Returns how many were not quarantined before."""
+        if not records:
+            return 0
+        reasons = Counter(reason for record in records for reason in record.reasons)
+        shown = "; ".join(f"{reason} (x{n})" for reason, n in reasons.most_common(_REASONS_SHOWN))
+        if len(reasons) > _REASONS_SHOWN:
+            shown += f"; and {len(reasons) - _REASONS_SHOWN} other reasons"
+        self._log.warning(
+            "quarantined %d %s record(s) that cannot be keyed, kept raw in attent.quarantine "
+            "(first from lead %r): %s",
+            len(records),
+            kind,
+            records[0].lead_id,
+            shown,
+        )
+        return self._store.quarantine(records)
+
     def _start_for(self, todo: LeadTodo, mode: Mode, window: Window | None) -> datetime:
         if mode is Mode.REPLAY:
             return _replay_start(window, self._settings.floor)
@@ -159,7 +185,7 @@ class SyncEngine:
     def _fetch_events(
         self, todos: list[LeadTodo], starts: dict[str, datetime], report: EventsReport
     ) -> None:
-        batch = _EventBatch()
+        batch = _EventBatch(read_at=datetime.now(UTC))
         progress = Progress(self._log, "events", len(todos), self._settings.progress_seconds)
         by_id = {t.lead_id: t for t in todos}
         requests = ((t.lead_id, starts[t.lead_id]) for t in todos)
@@ -191,7 +217,7 @@ class SyncEngine:
     def _store_batch(self, pending: _Pending, report: EventsReport) -> None:
         """Runs on the writer thread, the only user of the store during the events step."""
         rows, bad = event_rows(pending.pages)
-        report.quarantined += self._store.quarantine(bad)
+        report.quarantined += self._quarantine("event", bad)
         for page in pending.pages:
             for event in page.events:
                 report.observe(event.updated_at)
@@ -211,9 +237,14 @@ class _Pending:
 
 
 class _EventBatch:
-    """The batch being filled: pages, and the cursors that become true once they are stored."""
+    """The batch being filled: pages, and the cursors that become true once they are stored.
 
-    def __init__(self) -> None:
+    Cursors never pass `read_at`, when the reads began: a read covers nothing later than that, so
+    a record stamped in the future (a broken clock, hostile data) cannot hide later changes.
+    """
+
+    def __init__(self, read_at: datetime) -> None:
+        self._read_at = read_at
         self.pages: list[LeadEvents] = []
         self.cursors: list[LeadCursor] = []
         self.rows = 0
@@ -236,8 +267,8 @@ class _EventBatch:
         self.cursors.append(
             LeadCursor(
                 lead_id=todo.lead_id,
-                events_cursor=None if gone else newest,
-                activity_seen=todo.last_activity_at,
+                events_cursor=None if gone else _not_after(newest, self._read_at),
+                activity_seen=_not_after(todo.last_activity_at, self._read_at),
             )
         )
         self.finished += 1
@@ -253,6 +284,10 @@ class _EventBatch:
         self.rows = 0
         self.finished = 0
         return pending
+
+
+def _not_after(value: datetime | None, limit: datetime) -> datetime | None:
+    return None if value is None else min(value, limit)
 
 
 def _replay_start(window: Window | None, floor: datetime) -> datetime:
