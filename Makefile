@@ -41,7 +41,7 @@ lock: $(STAMP)
 		| grep -v -x -F -f requirements-bench.lock >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
-# The benchmark (docs/benchmarks.md; see bench/__main__.py): about five minutes, not part of `make
+# The benchmark (docs/benchmarks.md; see bench/__main__.py): a few minutes, not part of `make
 # test`. It needs the `bench` extra (dlt, for the comparison), pinned in requirements-bench.lock.
 $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/python -m pip install --quiet -r requirements-bench.lock

@@ -28,6 +28,7 @@ from attent_assets.api import (
     format_timestamp,
     lead_events_path,
 )
+from attent_assets.api.client import environment_proxy
 from attent_assets_tests.conftest import SIMULATOR_KEY as KEY
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -499,3 +500,20 @@ def test_a_failure_interrupts_workers_waiting_to_retry(world, simulator, make_cl
         list(client.iter_events_many(requests()))
     assert time.monotonic() - started < 2
     assert worker_threads() == []
+
+
+def test_the_proxy_comes_from_the_environment_unless_no_proxy_exempts_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    api = "https://api.attent.app/v1"
+    assert environment_proxy(api) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert environment_proxy(api) == "http://proxy.internal:3128"
+    assert environment_proxy("http://127.0.0.1:8765/v1") is None
+    monkeypatch.setenv("ALL_PROXY", "http://fallback.internal:3128")
+    assert environment_proxy("http://127.0.0.1:8765/v1") == "http://fallback.internal:3128"
+    monkeypatch.setenv("NO_PROXY", "attent.app")
+    assert environment_proxy(api) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from attent_assets.storage import (
     WarehouseLockedError,
     typed,
 )
+from attent_assets.storage.connection import WORKER_THREADS
 from attent_assets.sync.tables import LAYOUT
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -208,6 +210,14 @@ def test_a_typed_merge_commits_chunk_by_chunk_and_an_interrupted_one_converges(
     monkeypatch.setattr(typed, "_upsert_pending", upsert)
     (resumed,) = store.merge_typed(["calls"])
     assert (resumed.new, resumed.updated, resumed.rows) == (8 - committed, 0, 8)
+
+
+def test_duckdb_leaves_a_core_to_the_fetching_threads(store: Store, tmp_path: Path) -> None:
+    cores = os.cpu_count() or 1
+    con = duckdb.connect(tmp_path / "warehouse.duckdb")  # shares the store's database instance
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchall()[0]
+    con.close()
+    assert threads == WORKER_THREADS == max(1, cores - 1)
 
 
 def test_merge_typed_advances_only_the_tables_it_merges(store: Store) -> None:

@@ -1,4 +1,8 @@
-"""The simulator in its own process, so a benchmark measures the client's CPU, not the server's."""
+"""The simulator in its own process, so a benchmark measures the client's CPU, not the server's.
+
+Its world is changed and its request counts are read over HTTP (`POST /_sim/advance`,
+`GET /_sim/stats`), the only way into another process.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,86 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
 
 API_KEY = "bench-key"
 
 
+@dataclass(frozen=True, slots=True)
+class RequestCounts:
+    """What the simulator was asked so far: requests per endpoint and events requests per lead."""
+
+    leads: int
+    events: int
+    events_by_lead: dict[str, int]
+
+    def since(self, before: RequestCounts) -> RequestCounts:
+        """The requests made after `before` was read."""
+        by_lead = {
+            lead: count - before.events_by_lead.get(lead, 0)
+            for lead, count in self.events_by_lead.items()
+            if count > before.events_by_lead.get(lead, 0)
+        }
+        return RequestCounts(self.leads - before.leads, self.events - before.events, by_lead)
+
+    @property
+    def total(self) -> int:
+        return self.leads + self.events
+
+
+@dataclass(frozen=True, slots=True)
+class Simulator:
+    """A running simulator process: its API base URL and its control endpoints."""
+
+    url: str
+
+    @property
+    def _root(self) -> str:
+        return self.url.removesuffix("/v1")
+
+    def advance(self, changes: int) -> None:
+        """Apply `changes` random changes to the world (new leads, events, updates, deletes)."""
+        response = httpx.post(
+            f"{self._root}/_sim/advance",
+            params={"changes": changes},
+            headers={"x-api-key": API_KEY},
+            timeout=120,
+        )
+        response.raise_for_status()
+
+    def lead_activity(self) -> dict[str, str | None]:
+        """Every lead's `lastActivityAt`, read through the API (its requests count like any)."""
+        activity: dict[str, str | None] = {}
+        query: dict[str, str | int] = {"updatedSince": "1970-01-01T00:00:00.000Z", "limit": 1000}
+        with httpx.Client(base_url=self.url, headers={"x-api-key": API_KEY}, timeout=60) as http:
+            while True:
+                body = http.get("/leads", params=query).raise_for_status().json()
+                activity.update((lead["id"], lead.get("lastActivityAt")) for lead in body["leads"])
+                if not body["nextToken"]:
+                    return activity
+                query["nextToken"] = body["nextToken"]
+
+    def counts(self) -> RequestCounts:
+        response = httpx.get(f"{self._root}/_sim/stats", headers={"x-api-key": API_KEY}, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        return RequestCounts(body["leads"], body["events"], body["events_by_lead"])
+
+
 @contextmanager
 def simulator(
-    *, leads: int, events_per_lead: int, latency_ms: float = 0.0, seed: int = 11
-) -> Iterator[str]:
-    """Start `python -m attent_assets.simulator` on a free port (no live changes); yield its URL."""
+    *,
+    leads: int,
+    events_per_lead: int,
+    latency_ms: float = 0.0,
+    latency_jitter_ms: float = 0.0,
+    history_days: int = 30,
+    seed: int = 11,
+) -> Iterator[Simulator]:
+    """Start `python -m attent_assets.simulator` on a free port, its history starting
+    `history_days` before today (midnight UTC), with no live changes."""
     command = [
         sys.executable,
         "-m",
@@ -24,6 +99,8 @@ def simulator(
         f"--leads={leads}",
         f"--events-per-lead={events_per_lead}",
         f"--latency-ms={latency_ms}",
+        f"--latency-jitter-ms={latency_jitter_ms}",
+        f"--start-days-ago={history_days}",
         f"--api-key={API_KEY}",
         "--live-changes-per-second=0",
     ]
@@ -33,7 +110,7 @@ def simulator(
         url = process.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1"):
             raise RuntimeError(f"the simulator did not start: {url!r}")
-        yield url
+        yield Simulator(url)
     finally:
         process.terminate()
         process.wait(timeout=30)

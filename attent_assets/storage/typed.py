@@ -47,7 +47,7 @@ _RESTORE = "_attent_restore"
 #: Lake rows a typed merge reads, stages and commits at once. DuckDB holds a transaction's changes
 #: in memory until it commits, so merging in chunks keeps the memory of a first full sync (or any
 #: replay) flat however many events the lake holds.
-MERGE_CHUNK_ROWS = 50_000
+MERGE_CHUNK_ROWS = 100_000
 
 
 def _with_typed(inner: str, doc: str, base: Sequence[str], columns: Sequence[Column]) -> str:

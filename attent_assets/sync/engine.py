@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pyarrow as pa
+
 from attent_assets.api import AttentClient, LeadEvents
 from attent_assets.storage import LeadCursor, LeadTodo, MergeResult, QuarantinedRecord, Store
 from attent_assets.sync.progress import Progress
@@ -75,23 +77,24 @@ class SyncEngine:
             advances = since <= (stored or floor)
         report = LeadsReport(since=since)
         started = datetime.now(UTC)
+        # Pages are written a batch at a time, as events are: one set of files and one commit
+        # per batch rather than per page.
+        batch: list[pa.Table] = []
+        limit = started if advances else None
         with _client_counters(self._client, report):
             for page in self._client.iter_leads(updated_since=since):
                 report.records_fetched += len(page.leads)
                 rows, bad = lead_rows(page.leads)
                 report.quarantined += self._quarantine("lead", bad)
-                newest = max((x.updated_at for x in page.leads if x.updated_at), default=None)
-                report.observe(newest)
-                # Never past the crawl's start: one lead stamped in the future (a broken clock,
-                # hostile data) would otherwise hide every later change from incremental runs.
-                watermark = _not_after(newest, started) if advances else None
-                result = self._store.write_leads(rows, watermark=watermark)
-                report.add_write(
-                    result.rows_written,
-                    result.new_keys,
-                    result.updated_keys,
-                    dict(result.partitions),
+                report.observe(
+                    max((x.updated_at for x in page.leads if x.updated_at), default=None)
                 )
+                batch.append(rows)
+                if sum(table.num_rows for table in batch) >= self._settings.batch_rows:
+                    self._write_leads(batch, report.newest_updated_at, limit, report)
+                    batch = []
+            if batch:
+                self._write_leads(batch, report.newest_updated_at, limit, report)
         if mode is Mode.REPLAY:
             self._store.restore_leads(since.date())
         if advances:
@@ -155,6 +158,23 @@ class SyncEngine:
         for r in results:
             self._log.info("%s: %d new, %d updated, %d rows", r.table, r.new, r.updated, r.rows)
         return results
+
+    def _write_leads(
+        self,
+        pages: list[pa.Table],
+        newest: datetime | None,
+        limit: datetime | None,
+        report: LeadsReport,
+    ) -> None:
+        """Store pages of lead rows and, given a `limit`, raise the watermark to `newest` (the
+        newest version read so far), never past the limit (when the crawl started): one lead
+        stamped in the future (a broken clock, hostile data) would otherwise hide every later
+        change from incremental runs."""
+        watermark = None if limit is None else _not_after(newest, limit)
+        result = self._store.write_leads(pa.concat_tables(pages), watermark=watermark)
+        report.add_write(
+            result.rows_written, result.new_keys, result.updated_keys, dict(result.partitions)
+        )
 
     def _quarantine(self, kind: str, records: list[QuarantinedRecord]) -> int:
         """Keep records that cannot be keyed, raw, and warn with what is wrong with them; the

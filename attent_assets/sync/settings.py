@@ -31,7 +31,8 @@ class SyncSettings:
     #: (an index lagging behind a write) are caught when they fall inside this window; re-reading
     #: is safe because every merge is idempotent and keeps the newest version.
     lookback: timedelta = timedelta(minutes=5)
-    #: Events buffered before they are written as one batch (one set of Parquet files, one commit).
+    #: Events, or leads, buffered before they are written as one batch (one set of Parquet files,
+    #: one commit).
     batch_rows: int = 20_000
     #: Leads whose events are complete before their cursors are committed even if the batch is
     #: small, so a long run keeps making durable progress.

@@ -1,0 +1,63 @@
+"""The performance benchmark: one invocation measures everything docs/benchmarks.md reports.
+
+    .venv/bin/python -m bench --output docs/benchmarks.md    (what `make bench` runs)
+
+Against the simulator in its own process (20 ms + up to 10 ms per request): the fetch floor, the
+client crawl, the engine's and the Dagster job's full syncs and a dlt pipeline over one world; the
+incremental run the sensor requests after world changes and a tick without change; peak RSS at 1x
+and 4x the events; and where the CPU goes at latency 0. About five minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from bench.settings import BenchSettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = BenchSettings()
+    for field in dataclasses.fields(BenchSettings):
+        default = getattr(defaults, field.name)
+        parser.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=type(default),
+            default=default,
+            help=f"default {default}",
+        )
+    parser.add_argument("--output", type=Path, help="write the report here (else stdout)")
+    return parser
+
+
+def main() -> None:
+    args = vars(_parser().parse_args())
+    output = args.pop("output")
+    settings = BenchSettings(**args)
+    # The partitions are read from the environment when the definitions load: start them on the
+    # world's first day, as a user sets ATTENT_START_DATE to the first day of their history.
+    os.environ["ATTENT_START_DATE"] = settings.first_day.isoformat()
+    from bench.report import render
+    from bench.suite import run_suite
+
+    results = run_suite(settings)
+    command = " ".join(["python -m bench", *map(shlex.quote, sys.argv[1:])])
+    text = render(results, command)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
