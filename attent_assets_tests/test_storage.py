@@ -410,8 +410,10 @@ def test_cursors_move_forward_only_and_decide_which_leads_need_events(store: Sto
     assert (todo.lead_id, todo.events_cursor, todo.last_activity_at) == ("L1", T0, T0 + 2 * hour)
     assert [t.lead_id for t in store.leads_active_since(T0 + hour / 2)] == ["L1", "L2"]
 
-    store.mark_gone(["L1", "never-seen"])
+    # A lead the API no longer serves (404) is recorded as read up to its last activity.
+    store.write_events(events()[:0], cursors=[LeadCursor("L1", None, T0 + 2 * hour)])
     assert store.leads_needing_events() == []
+    assert [t.events_cursor for t in store.leads_active_since(T0)] == [T0, T0 + hour]
 
 
 def test_watermarks_move_forward_only(store: Store) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from attent_assets.api import AttentClient, ClientSettings
 from attent_assets.storage import Store
-from attent_assets.sync import EPOCH, LAYOUT, Mode, SyncEngine, SyncReport, Window
+from attent_assets.sync import EPOCH, LAYOUT, Mode, SyncEngine, SyncReport, SyncSettings, Window
 from bench.simulator_process import API_KEY
 
 
@@ -32,7 +32,7 @@ def client_crawl(settings: ClientSettings) -> int:
 
 
 def engine_sync(
-    settings: ClientSettings, data_dir: Path, mode: Mode
+    settings: ClientSettings, data_dir: Path, mode: Mode, sync: SyncSettings | None = None
 ) -> tuple[SyncReport, dict[str, float]]:
     """One run of the engine (a full replay from the beginning, or an incremental sync), step by
     step as `SyncEngine.sync` runs them; returns its report and each step's wall seconds."""
@@ -42,7 +42,7 @@ def engine_sync(
         AttentClient(settings) as client,
         Store.open(data_dir, LAYOUT, uuid.uuid4().hex) as store,
     ):
-        engine = SyncEngine(client, store)
+        engine = SyncEngine(client, store, sync)
         started = time.perf_counter()
         leads = engine.sync_leads(mode, window)
         seconds["leads"] = time.perf_counter() - started

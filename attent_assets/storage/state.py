@@ -99,17 +99,3 @@ def leads_needing_events(
 def leads_active_since(con: duckdb.DuckDBPyConnection, start: datetime) -> list[LeadTodo]:
     require_aware(start, "start")
     return _todos(con, f"{_ACTIVITY} >= ?", [start])
-
-
-def mark_gone(con: duckdb.DuckDBPyConnection, lead_ids: Sequence[str]) -> None:
-    """Leads the API no longer serves count as read up to their last known activity."""
-    ids = pa.table({"lead_id": pa.array(list(lead_ids), pa.string())})
-    with registered(con, "_attent_gone", ids) as gone:
-        con.execute(
-            f"""INSERT INTO {_CURSORS} AS c
-            SELECT l.id, NULL, {_ACTIVITY}, now() FROM {user_table("leads")} l
-            WHERE l.id IN (SELECT lead_id FROM {gone})
-            ON CONFLICT (lead_id) DO UPDATE SET
-                activity_seen = greatest(c.activity_seen, excluded.activity_seen),
-                fetched_at = excluded.fetched_at"""
-        ).fetchall()

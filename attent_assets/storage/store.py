@@ -141,10 +141,6 @@ class Store(Inspector):
     def leads_active_since(self, start: datetime) -> list[LeadTodo]:
         return state.leads_active_since(self._con, start)
 
-    def mark_gone(self, lead_ids: Sequence[str]) -> None:
-        self._require_writable()
-        state.mark_gone(self._con, lead_ids)
-
     def _require_writable(self) -> None:
         if self.read_only:
             raise PermissionError("this store was opened read-only")
