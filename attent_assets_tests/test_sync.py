@@ -71,6 +71,32 @@ def test_incremental_fetches_events_only_for_leads_whose_activity_moved(harness:
     harness.assert_converged()
 
 
+def test_a_backfill_leaves_leads_without_activity_with_a_cursor(harness: Harness) -> None:
+    """The first incremental run after a backfill fetches events only for leads that changed,
+    not once more for every lead that never had an event."""
+    template = harness.world.truth_leads()[0]
+    stamp = format_timestamp(WORLD_START + timedelta(days=1))
+    inactive = [f"quiet-{n}" for n in range(6)]
+    for lead_id in inactive:
+        harness.world.put_lead(
+            {**template, "id": lead_id, "updatedAt": stamp, "lastActivityAt": None}
+        )
+    harness.backfill()
+    before = _lead_activity(harness.world)
+    harness.world.advance(30)
+    after = _lead_activity(harness.world)
+    changed = {lead for lead, activity in after.items() if before.get(lead, "new") != activity}
+
+    harness.server.stats.reset()
+    report = harness.run()
+
+    still_inactive = [lead for lead in inactive if lead not in changed]
+    assert still_inactive
+    assert report.events.leads_needing_events == len(changed)
+    assert all(harness.server.stats.events_requests_for(lead) == 0 for lead in still_inactive)
+    harness.assert_converged()
+
+
 def test_new_lead_with_history_older_than_every_cursor_gets_all_of_it(harness: Harness) -> None:
     harness.backfill()
     world = harness.world

@@ -97,5 +97,8 @@ def leads_needing_events(
 
 
 def leads_active_since(con: duckdb.DuckDBPyConnection, start: datetime) -> list[LeadTodo]:
+    """Leads active since `start`, and leads without any activity that were never read: a replay
+    reads those once too (one short request), so every lead it listed leaves it with a cursor and
+    the next incremental run fetches nothing for them."""
     require_aware(start, "start")
-    return _todos(con, f"{_ACTIVITY} >= ?", [start])
+    return _todos(con, f"{_ACTIVITY} >= ? OR ({_ACTIVITY} IS NULL AND c.lead_id IS NULL)", [start])

@@ -120,7 +120,9 @@ class SyncEngine:
         cursor minus the lookback (a lead never synced starts at the floor: a global watermark
         would lose its history). Reconcile: those, plus leads whose `lastActivityAt` is ahead
         of the newest event read. Replay: leads active since the window start, from the window
-        start; their cursor moves only if the replay read them from at or below it.
+        start; their cursor moves only if the replay read them from at or below it. A replay
+        also reads, from the floor, every lead without activity that was never read (one short
+        request each), so each lead it listed ends with a cursor.
         """
         floor = self._settings.floor
         if mode is not Mode.REPLAY:
@@ -196,7 +198,7 @@ class SyncEngine:
         return self._store.quarantine(records)
 
     def _start_for(self, todo: LeadTodo, mode: Mode, window: Window | None) -> datetime:
-        if mode is Mode.REPLAY:
+        if mode is Mode.REPLAY and todo.last_activity_at is not None:
             return _replay_start(window, self._settings.floor)
         if todo.events_cursor is None:
             return self._settings.floor
