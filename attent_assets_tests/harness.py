@@ -87,6 +87,14 @@ class Harness:
         finally:
             con.close()
 
+    def assert_lake_matches_manifest(self) -> None:
+        """Nothing left in the staging area, and the manifest names exactly the lake's files."""
+        lake = self.data_dir / "lake"
+        assert not [p for p in (lake / "_staging").rglob("*") if p.is_file()]
+        on_disk = {p.relative_to(self.data_dir).as_posix() for p in lake.glob("*/date=*/*.parquet")}
+        manifest = {path for (path,) in self.query("SELECT path FROM attent_state.lake_files")}
+        assert manifest == on_disk
+
     # --- comparisons with the simulator's truth -------------------------------------------------
 
     def warehouse_leads(self) -> dict[str, tuple[datetime, Any]]:

@@ -46,12 +46,8 @@ def _disk_fills_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
 
 
 def _visible_state_is_consistent(harness: Harness) -> None:
-    """No tmp file, every lake file committed, and every committed lead version merged."""
-    lake = harness.data_dir / "lake"
-    assert not list(lake.rglob("*.tmp"))
-    on_disk = {p.relative_to(harness.data_dir).as_posix() for p in lake.rglob("*.parquet")}
-    manifest = {path for (path,) in harness.query("SELECT path FROM attent_state.lake_files")}
-    assert manifest == on_disk
+    """Nothing staged, every lake file committed, and every committed lead version merged."""
+    harness.assert_lake_matches_manifest()
     with harness.open() as store:
         assert store.lake_versions_missing("leads") == (0, [])
 

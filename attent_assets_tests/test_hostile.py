@@ -90,8 +90,11 @@ def test_hostile_lead_ids_each_sync_their_own_events(harness: Harness) -> None:
         "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'attent' ORDER BY 1"
     )
     assert [t for (t,) in tables] == sorted([*TABLE_NAMES, "leads", "quarantine"])
-    lake_dirs = {p.name for p in (harness.data_dir / "lake").glob("*/*")}
+    lake = harness.data_dir / "lake"
+    assert {p.name for p in lake.iterdir()} <= {"leads", "events", "_staging"}
+    lake_dirs = {p.name for kind in ("leads", "events") for p in (lake / kind).iterdir()}
     assert all(name.startswith("date=") for name in lake_dirs)
+    harness.assert_lake_matches_manifest()
 
 
 def test_wrong_json_types_are_stored_verbatim_with_null_typed_columns(harness: Harness) -> None:

@@ -82,8 +82,8 @@ def lake_files(data_dir: Path, kind: str = "events") -> list[Path]:
     return sorted((data_dir / "lake" / kind).glob("date=*/*.parquet"))
 
 
-def tmp_files(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "lake").glob("*/date=*/*.tmp"))
+def staged_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "lake" / "_staging").rglob("*.parquet"))
 
 
 def lake_versions(data_dir: Path) -> list[tuple[str, str, datetime]]:
@@ -230,7 +230,7 @@ def test_a_failed_commit_leaves_no_file_and_no_state(store: Store, tmp_path: Pat
             cursors=[LeadCursor("L1", later, later), bad_cursor],
         )
 
-    assert tmp_files(tmp_path) == []
+    assert staged_files(tmp_path) == []
     assert len(lake_files(tmp_path)) == 1
     assert [v[1] for v in lake_versions(tmp_path)] == ["a"]
     after = query(
@@ -257,13 +257,13 @@ def test_an_interrupt_inside_the_transaction_rolls_back_leads(
     with pytest.raises(KeyboardInterrupt):
         store.write_leads(leads(("L1", T0)), watermark=T0)
 
-    assert tmp_files(tmp_path) == []
+    assert staged_files(tmp_path) == []
     assert lake_files(tmp_path, "leads") == []
     assert query(tmp_path, "SELECT count(*) FROM attent.leads") == [(0,)]
     assert store.leads_watermark() is None
 
 
-def test_recovery_publishes_a_committed_tmp_file(
+def test_recovery_publishes_a_committed_staged_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def killed(*_: object) -> None:
@@ -274,18 +274,18 @@ def test_recovery_publishes_a_committed_tmp_file(
         with pytest.raises(SystemExit):
             store.write_events(events(event("MESSAGE", "a", T0)), cursors=[])
     monkeypatch.undo()
-    assert len(tmp_files(tmp_path)) == 1
+    assert len(staged_files(tmp_path)) == 1
     assert lake_files(tmp_path) == []
 
     with Store.open(tmp_path, LAYOUT, "run-2") as store:
-        assert tmp_files(tmp_path) == []
+        assert staged_files(tmp_path) == []
         assert [v[1] for v in lake_versions(tmp_path)] == ["a"]
         (path,) = query(tmp_path, "SELECT path FROM attent_state.lake_files")[0]
         assert (tmp_path / path) == lake_files(tmp_path)[0]
         assert store.merge_typed(["messages"])[0].new == 1
 
 
-def test_recovery_deletes_an_uncommitted_tmp_file(
+def test_recovery_deletes_an_uncommitted_staged_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def crashed(*_: object) -> None:
@@ -299,10 +299,10 @@ def test_recovery_deletes_an_uncommitted_tmp_file(
                 events(event("MESSAGE", "a", T0)), cursors=[LeadCursor("L1", T0, T0)]
             )
     monkeypatch.undo()
-    assert len(tmp_files(tmp_path)) == 1
+    assert len(staged_files(tmp_path)) == 1
 
     with Store.open(tmp_path, LAYOUT, "run-2") as store:
-        assert tmp_files(tmp_path) == []
+        assert staged_files(tmp_path) == []
         assert lake_files(tmp_path) == []
         assert query(tmp_path, "SELECT count(*) FROM attent_state.lake_files") == [(0,)]
         rerun = store.write_events(events(event("MESSAGE", "a", T0)), cursors=[])
@@ -319,10 +319,10 @@ def test_a_committed_file_missing_on_disk_is_logged_and_does_not_stall_merges(
     lost.unlink()
 
     with caplog.at_level(logging.ERROR), Store.open(tmp_path, LAYOUT, "run-2") as store:
-        at_open = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
         merged = store.merge_typed(["messages"])
 
-    assert any(lost.name in message and "manifest" in message for message in at_open)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(lost.name in message and "missing" in message for message in errors)
     assert merged[0].new == 1
 
 
@@ -418,7 +418,7 @@ def test_a_killed_writer_loses_and_duplicates_nothing(tmp_path: Path) -> None:
 
     versions = lake_versions(tmp_path)
     assert len(versions) == len(set(versions))
-    assert tmp_files(tmp_path) == []
+    assert staged_files(tmp_path) == []
     sent = [(r["type"], r["id"], r["updated_at"]) for b in kill_batches() for r in b.to_pylist()]
     newest = newest_per_key(sent)
     assert newest_per_key(versions) == newest

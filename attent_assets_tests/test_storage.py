@@ -505,7 +505,9 @@ def test_read_only_open_changes_nothing(tmp_path: Path) -> None:
         pass
     with Store.open(tmp_path, LAYOUT, "run-1") as store:
         store.write_leads(leads(lead("L1")), watermark=None)
-    stray = tmp_path / "lake" / "events" / "date=2026-03-01" / "run-0-x.parquet.tmp"
+    stray = (
+        tmp_path / "lake" / "_staging" / "files" / "events" / "date=2026-03-01" / "run-0-x.parquet"
+    )
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"left by a killed run")
 

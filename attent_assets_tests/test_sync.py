@@ -261,10 +261,10 @@ def _die_on_call(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: 
 @pytest.mark.parametrize(
     ("module", "name", "call"),
     [
-        # Parquet staged, transaction not committed: the tmp files are orphans (a dead process
+        # Parquet staged, transaction not committed: the staged files are orphans (a dead process
         # cleans nothing up) and the next open deletes them.
         pytest.param("ingest", "advance_cursors", 3, id="after-parquet-before-cursors"),
-        # Transaction committed, files not yet renamed: the next open rolls them forward.
+        # Transaction committed, files not yet moved into place: the next open finishes.
         pytest.param("lake.Lake", "publish", 4, id="after-commit-before-rename"),
         # The typed merge commits chunk by chunk and moves its progress marks after the last:
         # the next run merges the same files again, which changes nothing already merged.
@@ -283,10 +283,11 @@ def test_a_run_interrupted_at_each_stage_converges_on_the_next_run(
         with pytest.raises(_Killed):
             harness.backfill()
     if module == "ingest":
-        assert list((harness.data_dir / "lake").rglob("*.tmp")), "the kill left staged files"
+        staged = (harness.data_dir / "lake" / "_staging").rglob("*.parquet")
+        assert list(staged), "the kill left staged files"
     harness.run()
     harness.assert_converged()
-    assert not list((harness.data_dir / "lake").rglob("*.tmp"))
+    harness.assert_lake_matches_manifest()
 
 
 def test_interrupted_between_raw_and_typed_steps(harness: Harness) -> None:

@@ -50,4 +50,6 @@ def engine_sync(
         seconds["events"] = time.perf_counter() - started - seconds["leads"]
         typed = engine.merge_typed(mode, window)
         seconds["typed merge"] = time.perf_counter() - started - sum(seconds.values())
-    return SyncReport(leads=leads, events=events, typed=typed), seconds
+        compaction = engine.compact()
+        seconds["compaction"] = time.perf_counter() - started - sum(seconds.values())
+    return SyncReport(leads=leads, events=events, typed=typed, compaction=compaction), seconds

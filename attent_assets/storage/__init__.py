@@ -1,5 +1,6 @@
 """Storage: the raw Parquet lake, the DuckDB warehouse and the sync state committed with them."""
 
+from attent_assets.storage.compaction import CompactionPolicy, CompactionReport
 from attent_assets.storage.connection import WarehouseLockedError
 from attent_assets.storage.inspection import Inspector
 from attent_assets.storage.lake import (
@@ -26,6 +27,8 @@ __all__ = [
     "WAREHOUSE_FILE",
     "Column",
     "ColumnKind",
+    "CompactionPolicy",
+    "CompactionReport",
     "EventTable",
     "Inspector",
     "Layout",

@@ -4,11 +4,11 @@
    event_versions indexes, which users never touch), one row per identical version (the last one
    received).
    Distinct newer versions of one key are all kept: the lake is the history of what was seen.
-2. Write them to fsynced `.tmp` files, one per UTC day.
+2. Write them to fsynced staged files (lake.py), one per UTC day.
 3. One DuckDB transaction: manifest rows, the monotone merge and the caller's cursor or watermark.
-4. Rename the tmp files to their final names.
-A process killed before 3 commits leaves tmp files that the next open deletes (nothing moved, the
-batch is fetched again); killed after it, the next open finishes the renames. Either way the lake
+4. Move the staged files to their final places.
+A process killed before 3 commits leaves staged files that the next open deletes (nothing moved,
+the batch is fetched again); killed after it, the next open finishes the moves. Either way the lake
 holds each (key, updated_at) once and no cursor points past undurable data.
 """
 
@@ -137,6 +137,7 @@ class Writer:
                 "kind": pa.array([f.kind for f in files], pa.string()),
                 "date": pa.array([f.day for f in files], pa.date32()),
                 "rows": pa.array([f.rows for f in files], pa.int64()),
+                "bytes": pa.array([f.bytes for f in files], pa.int64()),
             }
         )
         try:
@@ -147,8 +148,8 @@ class Writer:
             ):
                 self.con.execute(
                     f"""INSERT INTO {state_table("lake_files")}
-                        (path, kind, date, rows, run_id, committed_at)
-                    SELECT path, kind, date, rows, ?, now() FROM {staged}""",
+                        (path, kind, date, rows, bytes, run_id, committed_at)
+                    SELECT path, kind, date, rows, bytes, ?, now() FROM {staged}""",
                     [self.run_id],
                 ).fetchall()
                 merge(source)

@@ -1,17 +1,31 @@
-"""The raw Parquet lake: append-only files that become visible only once committed.
+"""The raw Parquet lake: files that become visible only once committed, and swaps of whole day
+folders that make compaction invisible to readers.
 
-Layout (a contract users rely on): `<data_dir>/lake/<kind>/date=YYYY-MM-DD/<run_id>-<uuid>.parquet`,
-hive-partitioned on the UTC day of `updated_at`. A file is first written and fsynced as
-`<final>.tmp`; its row in the DuckDB manifest is the commit point; only then is it renamed to the
-final name. `recover` finishes (manifest row present) or undoes (absent) what a killed process left.
+Layout (a contract users rely on): `<data_dir>/lake/<kind>/date=YYYY-MM-DD/<name>.parquet`,
+hive-partitioned on the UTC day of `updated_at`. Everything not yet committed lives under
+`lake/_staging/`, which no reader's `lake/<kind>/date=*/*.parquet` pattern matches:
+
+- a new file is written and fsynced as `lake/_staging/files/<kind>/date=<day>/<name>`; its row in
+  the DuckDB manifest is the commit point; only then is it renamed to its final place;
+- a compaction builds the complete new folder of a day as `lake/_staging/swaps/<kind>/date=<day>/`
+  (its merged files, plus hard links to the files it keeps); the manifest transaction that replaces
+  the merged files' rows by the new ones is the commit point; then the two folders are exchanged in
+  one atomic `renameat2(RENAME_EXCHANGE)`, so a reader listing the day sees the old files or the new
+  ones, never both and never neither, and the old folder is deleted.
+
+`recover` finishes what a killed process committed and undoes the rest, looking only at
+`lake/_staging/` (which holds nothing once every commit is finished), never at the whole lake.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import logging
 import os
+import shutil
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -52,7 +66,7 @@ LAKE_SCHEMAS: Mapping[LakeKind, pa.Schema] = {
     "events": EVENT_LAKE_SCHEMA,
 }
 KEY_COLUMNS: Mapping[LakeKind, tuple[str, ...]] = {"leads": ("id",), "events": ("type", "id")}
-TMP_SUFFIX = ".tmp"
+STAGING = "_staging"
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +95,26 @@ def conform(rows: pa.Table, kind: LakeKind) -> pa.Table:
 
 @dataclass(frozen=True, slots=True)
 class LakeFile:
-    """One Parquet file of one day; `path` is POSIX and relative to the data directory."""
+    """One Parquet file of one day; `path` is its final place, POSIX, relative to the data
+    directory."""
 
     path: str
     kind: LakeKind
     day: date
     rows: int
+    bytes: int
 
 
 @dataclass(frozen=True, slots=True)
 class Recovery:
-    """What `Lake.recover` found: paths relative to the data directory."""
+    """What `Lake.recover` found in the staging area: final paths (files) and `kind/day`
+    folders (swaps)."""
 
     rolled_forward: tuple[str, ...]
     rolled_back: tuple[str, ...]
-    missing: tuple[str, ...]
-    unlisted: tuple[str, ...]
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -107,11 +122,32 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _day_dir(kind: LakeKind, day: date) -> str:
+    return f"lake/{kind}/date={day.isoformat()}"
+
+
+#: Linux's renameat2 flag that swaps two paths atomically.
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two directories in one atomic step (Linux renameat2 with RENAME_EXCHANGE); OSError
+    where the C library or the file system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available", str(a))
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), str(a))
+
+
 class Lake:
     """Files under `<data_dir>/lake`; knows nothing of DuckDB (the caller owns the manifest)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
+        self._swaps_supported: bool | None = None
 
     def kind_dir(self, kind: LakeKind) -> Path:
         return self.data_dir / "lake" / kind
@@ -124,9 +160,9 @@ class Lake:
             self.kind_dir(kind).mkdir(parents=True, exist_ok=True)
 
     def stage(self, kind: LakeKind, table: pa.Table, run_id: str) -> list[LakeFile]:
-        """Write `table` (lake schema) as one fsynced tmp file per UTC day, ordered by version.
+        """Write `table` (lake schema) as one fsynced staged file per UTC day, ordered by version.
 
-        The directories are fsynced too: a committed manifest row must never point at a tmp
+        The directories are fsynced too: a committed manifest row must never point at a staged
         file whose directory entry a power loss could still erase.
         """
         order = [(name, "ascending") for name in ("updated_at", *KEY_COLUMNS[kind])]
@@ -136,64 +172,107 @@ class Lake:
         start = 0
         try:
             for end, day in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-                name = f"{run_id}-{uuid.uuid4().hex}.parquet"
-                file = LakeFile(
-                    f"lake/{kind}/date={day.isoformat()}/{name}", kind, day, end - start
-                )
-                files.append(file)
-                tmp = self._tmp(file.path)
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(table.slice(start, file.rows), tmp, compression="zstd")
-                _fsync(tmp)
+                path = f"{_day_dir(kind, day)}/{run_id}-{uuid.uuid4().hex}.parquet"
+                staged = self._staged(path)
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    pq.write_table(table.slice(start, end - start), staged, compression="zstd")
+                    fsync(staged)
+                except BaseException:
+                    staged.unlink(missing_ok=True)
+                    raise
+                files.append(LakeFile(path, kind, day, end - start, staged.stat().st_size))
                 start = end
-            self._fsync_dirs([self.kind_dir(kind), *(self._tmp(f.path).parent for f in files)])
+            self._fsync_dirs(self._staged(f.path).parent for f in files)
         except BaseException:
             self.discard(files)
             raise
         return files
 
     def publish(self, files: Iterable[LakeFile]) -> None:
-        """Give committed tmp files their final names (atomic rename) and make that durable."""
-        files = list(files)
-        for file in files:
-            self._tmp(file.path).replace(self.path(file.path))
-        self._fsync_dirs(self.path(file.path).parent for file in files)
+        """Move committed staged files to their final places (atomic renames), durably."""
+        self._place([file.path for file in files])
 
     def discard(self, files: Iterable[LakeFile]) -> None:
         for file in files:
-            self._tmp(file.path).unlink(missing_ok=True)
+            self._staged(file.path).unlink(missing_ok=True)
 
-    def recover(self, committed: Collection[str]) -> Recovery:
-        """Roll tmp files forward when `committed` lists them, delete the others.
+    def swaps_supported(self) -> bool:
+        """Whether this file system can exchange two folders atomically (probed once)."""
+        if self._swaps_supported is None:
+            probe = self._staging_root("probe")
+            shutil.rmtree(probe, ignore_errors=True)
+            (probe / "a").mkdir(parents=True)
+            (probe / "b").mkdir()
+            try:
+                _exchange(probe / "a", probe / "b")
+                self._swaps_supported = True
+            except OSError as error:
+                log.warning(
+                    "lake compaction is off: %s cannot swap folders atomically (%s)",
+                    self.data_dir,
+                    error,
+                )
+                self._swaps_supported = False
+            shutil.rmtree(probe)
+        return self._swaps_supported
 
-        Also reports committed paths with no file at all (lost: the caller logs them as errors)
-        and final files the manifest does not list.
+    def stage_swap(self, kind: LakeKind, day: date, keep: Iterable[str]) -> Path:
+        """An empty staging folder for the new contents of a day, holding hard links to the
+        files (final paths) to `keep`; the caller writes the merged files into it."""
+        folder = self._swap_dir(kind, day)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for path in keep:
+            os.link(self.path(path), folder / Path(path).name)
+        return folder
+
+    def finish_swap(self, kind: LakeKind, day: date) -> None:
+        """Exchange a committed swap folder with the day's folder, then delete the old files."""
+        folder = self._swap_dir(kind, day)
+        fsync(folder)
+        _exchange(folder, self.path(_day_dir(kind, day)))
+        self._fsync_dirs([self.kind_dir(kind), folder.parent])
+        shutil.rmtree(folder)
+
+    def discard_swap(self, kind: LakeKind, day: date) -> None:
+        shutil.rmtree(self._swap_dir(kind, day), ignore_errors=True)
+
+    def recover(self, committed: Callable[[Collection[str]], set[str]]) -> Recovery:
+        """Finish or undo what a killed process left in the staging area.
+
+        `committed(paths)` answers which of the given final paths the manifest lists. Swaps go
+        first: a file staged for a day must land in the folder that stays.
         """
-        committed = set(committed)
-        finals: set[str] = set()
         forward: list[str] = []
         back: list[str] = []
-        touched: set[Path] = set()
-        for relative in self._walk():
-            if not relative.endswith(TMP_SUFFIX):
-                finals.add(relative)
-                continue
-            final = relative.removesuffix(TMP_SUFFIX)
-            if final in committed:
-                self.path(relative).replace(self.path(final))
-                forward.append(final)
-                finals.add(final)
+        for kind, day, folder in self._pending_swaps():
+            live = {p.name for p in self.path(_day_dir(kind, day)).iterdir()}
+            new = [
+                f"{_day_dir(kind, day)}/{p.name}" for p in folder.iterdir() if p.name not in live
+            ]
+            if new and committed(new):
+                self.finish_swap(kind, day)
+                forward.append(_day_dir(kind, day))
             else:
-                self.path(relative).unlink()
-                back.append(final)
-            touched.add(self.path(relative).parent)
-        self._fsync_dirs(touched)
-        return Recovery(
-            rolled_forward=tuple(sorted(forward)),
-            rolled_back=tuple(sorted(back)),
-            missing=tuple(sorted(p for p in committed if p not in finals)),
-            unlisted=tuple(sorted(finals.difference(committed))),
-        )
+                shutil.rmtree(folder)
+                back.append(_day_dir(kind, day))
+        staged = list(self._pending_files())
+        listed = committed(staged) if staged else set()
+        forward += [path for path in staged if path in listed]
+        self._place([path for path in staged if path in listed])
+        for path in staged:
+            if path not in listed:
+                self._staged(path).unlink()
+                back.append(path)
+        return Recovery(rolled_forward=tuple(sorted(forward)), rolled_back=tuple(sorted(back)))
+
+    def walk(self) -> Iterator[str]:
+        """Every final Parquet file of the lake (for the full audit; the sync never walks)."""
+        for kind in LAKE_KINDS:
+            for path in self.kind_dir(kind).glob("date=*/*.parquet"):
+                yield path.relative_to(self.data_dir).as_posix()
 
     def glob(self, kind: LakeKind) -> str | None:
         """A read_parquet pattern for the committed files of `kind`, None while there are none."""
@@ -201,21 +280,33 @@ class Lake:
             return None
         return str(self.kind_dir(kind) / "date=*" / "*.parquet")
 
-    def _walk(self) -> Iterator[str]:
-        for kind in LAKE_KINDS:
-            root = self.kind_dir(kind)
-            if not root.is_dir():
-                continue
-            for day_dir in root.iterdir():
-                if day_dir.is_dir():
-                    for entry in day_dir.iterdir():
-                        if entry.name.endswith((".parquet", ".parquet" + TMP_SUFFIX)):
-                            yield entry.relative_to(self.data_dir).as_posix()
+    def _place(self, paths: list[str]) -> None:
+        for path in paths:
+            final = self.path(path)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._staged(path).replace(final)
+        self._fsync_dirs(p for path in paths for p in self.path(path).parents[:2])
 
-    def _tmp(self, relative: str) -> Path:
-        return self.path(relative + TMP_SUFFIX)
+    def _staging_root(self, area: str) -> Path:
+        return self.data_dir / "lake" / STAGING / area
+
+    def _staged(self, relative: str) -> Path:
+        return self._staging_root("files") / relative.removeprefix("lake/")
+
+    def _swap_dir(self, kind: LakeKind, day: date) -> Path:
+        return self._staging_root("swaps") / kind / f"date={day.isoformat()}"
+
+    def _pending_files(self) -> Iterator[str]:
+        root = self._staging_root("files")
+        for path in root.glob("*/date=*/*.parquet"):
+            yield "lake/" + path.relative_to(root).as_posix()
+
+    def _pending_swaps(self) -> Iterator[tuple[LakeKind, date, Path]]:
+        for kind in LAKE_KINDS:
+            for folder in (self._staging_root("swaps") / kind).glob("date=*"):
+                yield kind, date.fromisoformat(folder.name.removeprefix("date=")), folder
 
     @staticmethod
     def _fsync_dirs(directories: Iterable[Path]) -> None:
         for directory in set(directories):
-            _fsync(directory)
+            fsync(directory)

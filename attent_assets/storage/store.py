@@ -12,13 +12,14 @@ import logging
 import re
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from attent_assets.storage import state
+from attent_assets.storage.compaction import CompactionPolicy, CompactionReport, compact
 from attent_assets.storage.connection import connect
 from attent_assets.storage.ingest import Writer
 from attent_assets.storage.inspection import Inspector
@@ -124,6 +125,20 @@ class Store(Inspector):
         self._require_writable()
         return merge_typed(self._con, self.lake, self.layout, tables, replay_from)
 
+    def compact(
+        self, today: date | None = None, policy: CompactionPolicy | None = None
+    ) -> CompactionReport:
+        """Merge small lake files (see compaction.py); `today` is the still-open UTC day."""
+        self._require_writable()
+        return compact(
+            self._con,
+            self.lake,
+            self.layout,
+            self.run_id,
+            today or datetime.now(UTC).date(),
+            policy or CompactionPolicy(),
+        )
+
     def leads_watermark(self) -> datetime | None:
         return state.watermark(self._con, state.LEADS_WATERMARK)
 
@@ -146,17 +161,16 @@ class Store(Inspector):
             raise PermissionError("this store was opened read-only")
 
     def _recover(self) -> None:
-        paths = self._con.execute(f"SELECT path FROM {state_table('lake_files')}").fetchall()
-        found = self.lake.recover({path for (path,) in paths})
+        found = self.lake.recover(self._committed)
         if found.rolled_forward:
-            log.info("lake recovery: published %d committed file(s)", len(found.rolled_forward))
+            log.info("lake recovery: finished %d committed change(s)", len(found.rolled_forward))
         if found.rolled_back:
-            log.info("lake recovery: deleted %d uncommitted file(s)", len(found.rolled_back))
-        for path in found.missing:
-            log.error("lake file %s is in the manifest but missing on disk", path)
-        if found.unlisted:
-            log.warning(
-                "lake has %d file(s) not in the manifest (ignored by merges), e.g. %s",
-                len(found.unlisted),
-                found.unlisted[0],
-            )
+            log.info("lake recovery: discarded %d uncommitted change(s)", len(found.rolled_back))
+
+    def _committed(self, paths: Collection[str]) -> set[str]:
+        """Which of `paths` the manifest lists (the commit point of every lake change)."""
+        rows = self._con.execute(
+            f"SELECT path FROM {state_table('lake_files')} WHERE list_contains(?, path)",
+            [list(paths)],
+        ).fetchall()
+        return {path for (path,) in rows}

@@ -112,10 +112,12 @@ def _committed_files(
 ) -> list[tuple[str, int]]:
     """Committed files of `kind` with seq in (since, until], plus, for a replay, every committed
     file of a day on or after `replay_from` (so rows deleted from a table come back); with the
-    number of rows each holds, in commit order."""
+    number of rows each holds, in commit order. A compacted file counts as new only while it
+    covers a file committed after `since` (compaction.py)."""
     listed = con.execute(
         f"""SELECT path, rows FROM {_FILES}
-        WHERE kind = ? AND seq <= ? AND (seq > ? OR date >= ?) ORDER BY seq""",
+        WHERE kind = ? AND seq <= ? AND (coalesce(covers_seq, seq) > ? OR date >= ?)
+        ORDER BY seq""",
         [kind, until, since, replay_from],
     ).fetchall()
     files: list[tuple[str, int]] = []

@@ -68,7 +68,11 @@ def _fixed_ddl() -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS {state_table("lake_files")} (
             "seq" BIGINT PRIMARY KEY DEFAULT nextval({literal(f"{STATE_SCHEMA}.lake_files_seq")}),
             "path" VARCHAR NOT NULL UNIQUE, "kind" VARCHAR NOT NULL, "date" DATE NOT NULL,
-            "rows" BIGINT NOT NULL, "run_id" VARCHAR, "committed_at" TIMESTAMPTZ NOT NULL)""",
+            "rows" BIGINT NOT NULL, "run_id" VARCHAR, "committed_at" TIMESTAMPTZ NOT NULL,
+            "bytes" BIGINT, "covers_seq" BIGINT)""",
+        # Manifests written before compaction existed: a NULL size counts as a small file.
+        f'ALTER TABLE {state_table("lake_files")} ADD COLUMN IF NOT EXISTS "bytes" BIGINT',
+        f'ALTER TABLE {state_table("lake_files")} ADD COLUMN IF NOT EXISTS "covers_seq" BIGINT',
         f"""CREATE TABLE IF NOT EXISTS {state_table("lead_versions")} (
             "id" VARCHAR PRIMARY KEY, "updated_at" TIMESTAMPTZ NOT NULL)""",
         f"""CREATE TABLE IF NOT EXISTS {state_table("event_versions")} (

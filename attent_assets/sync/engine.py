@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from attent_assets.api import AttentClient, LeadEvents
-from attent_assets.storage import LeadCursor, LeadTodo, MergeResult, QuarantinedRecord, Store
+from attent_assets.storage import (
+    CompactionReport,
+    LeadCursor,
+    LeadTodo,
+    MergeResult,
+    QuarantinedRecord,
+    Store,
+)
 from attent_assets.sync.progress import Progress
 from attent_assets.sync.report import EventsReport, LeadsReport, StepReport
 from attent_assets.sync.rows import event_rows, lead_rows
@@ -35,6 +42,7 @@ class SyncReport:
     leads: LeadsReport
     events: EventsReport
     typed: list[MergeResult]
+    compaction: CompactionReport
 
 
 class SyncEngine:
@@ -53,10 +61,11 @@ class SyncEngine:
         self._log = log or _log
 
     def sync(self, mode: Mode, window: Window | None = None) -> SyncReport:
-        """All three steps in order, as one `attent_sync` run does."""
+        """All three steps in order, then the lake's compaction, as one `attent_sync` run does."""
         leads = self.sync_leads(mode, window)
         events = self.sync_events(mode, window)
-        return SyncReport(leads=leads, events=events, typed=self.merge_typed(mode, window))
+        typed = self.merge_typed(mode, window)
+        return SyncReport(leads=leads, events=events, typed=typed, compaction=self.compact())
 
     def sync_leads(self, mode: Mode, window: Window | None = None) -> LeadsReport:
         """Read every lead updated since the start point and write the versions that are new.
@@ -160,6 +169,11 @@ class SyncEngine:
         for r in results:
             self._log.info("%s: %d new, %d updated, %d rows", r.table, r.new, r.updated, r.rows)
         return results
+
+    def compact(self) -> CompactionReport:
+        """Merge the lake's small files where the policy says so (storage/compaction.py); after
+        the typed merge, which must have read a file before it can be merged."""
+        return self._store.compact(policy=self._settings.compaction)
 
     def _write_leads(
         self,

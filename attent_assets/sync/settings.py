@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+
+from attent_assets.storage import CompactionPolicy
 
 #: "The beginning of time" for a lead never synced before: its whole history is read.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -41,6 +43,8 @@ class SyncSettings:
     floor: datetime = EPOCH
     #: Seconds between progress log lines in long runs.
     progress_seconds: float = 10.0
+    #: When the lake's small files are merged (storage/compaction.py holds the defaults).
+    compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
 
     def __post_init__(self) -> None:
         if self.lookback < timedelta(0):

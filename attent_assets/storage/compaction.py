@@ -1,0 +1,258 @@
+"""Lake compaction: many small files of a day become a few large ones, with no operator action.
+
+Every sync adds files per day it touches (a sensor run every minute adds 1-3 to today's folder),
+and readers, the audit and recovery all slow down with the file count. After its writes, a run
+merges the small files of
+
+- each closed day (before today, UTC) that has two or more of them, and
+- today's still-open folder once it holds `CompactionPolicy.open_day_files` of them,
+
+into files of up to `CompactionPolicy.target_bytes`, in the manifest's commit order. Versions are
+copied, never deduplicated or rewritten: the lake held each `(key, updated_at)` once before and
+holds it once after (rows are counted and must match before anything is committed).
+
+Crash safety comes from lake.py's folder swaps: the merged day is staged as a complete folder,
+one DuckDB transaction replaces the merged files' manifest rows by the new files' rows, then the
+folders are exchanged atomically; `Lake.recover` finishes or discards a swap a killed run left.
+
+Event files are merged only once every typed table has merged them (their `seq` is at or below
+every table's progress mark), and a merged file records the newest `seq` it covers
+(`covers_seq`), so typed merges skip it instead of merging a whole day again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from attent_assets.storage.lake import LAKE_SCHEMAS, Lake, LakeFile, LakeKind, fsync
+from attent_assets.storage.layout import Layout
+from attent_assets.storage.sql import registered, scalar, state_table, transaction
+
+log = logging.getLogger(__name__)
+
+_FILES = state_table("lake_files")
+_PROGRESS = state_table("typed_progress")
+_MIB = 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class CompactionPolicy:
+    """When a day's files are merged, and how large the merged files get."""
+
+    #: Merged files are cut at about this size (compressed Parquet).
+    target_bytes: int = 128 * _MIB
+    #: Files smaller than this are merged; larger ones are kept as they are.
+    small_bytes: int = 32 * _MIB
+    #: Today's folder is merged once it holds this many small files (a closed day at two).
+    open_day_files: int = 20
+    #: Days swapped per manifest transaction.
+    days_per_commit: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    path: str
+    seq: int
+    rows: int
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    kind: LakeKind
+    day: date
+    inputs: list[_Input]
+    keep: list[str]
+
+
+@dataclass(slots=True)
+class CompactionReport:
+    """What one compaction did: days merged, and lake files before and after in those days."""
+
+    days: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    rows: int = 0
+    bytes_after: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+def compact(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    layout: Layout,
+    run_id: str,
+    today: date,
+    policy: CompactionPolicy,
+) -> CompactionReport:
+    """Merge the small files of every day the policy picks; reads only the manifest to choose."""
+    report = CompactionReport()
+    days = _plan(con, layout, today, policy)
+    if not days or not lake.swaps_supported():
+        return report
+    for start in range(0, len(days), policy.days_per_commit):
+        _compact_group(con, lake, run_id, days[start : start + policy.days_per_commit], policy)
+    for day in days:
+        report.days += 1
+        report.files_before += len(day.inputs) + len(day.keep)
+        report.rows += sum(i.rows for i in day.inputs)
+        report.by_kind[day.kind] = report.by_kind.get(day.kind, 0) + 1
+    report.files_after, report.bytes_after = _files_and_bytes(con, days)
+    log.info(
+        "lake compaction: %d day folder(s), %d files -> %d",
+        report.days,
+        report.files_before,
+        report.files_after,
+    )
+    return report
+
+
+def _merged_through(con: duckdb.DuckDBPyConnection, layout: Layout) -> int:
+    """The newest event file `seq` every typed table has merged (0 while one has none)."""
+    names = [table.name for table in layout.event_tables]
+    marks = dict(
+        con.execute(
+            f"SELECT table_name, last_seq FROM {_PROGRESS} WHERE list_contains(?, table_name)",
+            [names],
+        ).fetchall()
+    )
+    return min((int(marks.get(name, 0)) for name in names), default=0)
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection, layout: Layout, today: date, policy: CompactionPolicy
+) -> list[_Day]:
+    rows = con.execute(
+        f"""SELECT kind, date, path, seq, rows, coalesce(bytes, 0) FROM {_FILES}
+        WHERE coalesce(bytes, 0) < ? AND (kind = 'leads' OR seq <= ?)
+        ORDER BY kind, date, seq""",
+        [policy.small_bytes, _merged_through(con, layout)],
+    ).fetchall()
+    small: dict[tuple[LakeKind, date], list[_Input]] = defaultdict(list)
+    for kind, day, path, seq, count, size in rows:
+        small[(kind, day)].append(_Input(path, seq, count, size))
+    chosen = [
+        key
+        for key, inputs in small.items()
+        if len(inputs) >= (2 if key[1] < today else policy.open_day_files)
+    ]
+    if not chosen:
+        return []
+    everything: dict[tuple[LakeKind, date], list[str]] = defaultdict(list)
+    listed = con.execute(
+        f"""SELECT kind, date, path FROM {_FILES}
+        WHERE list_contains(?, kind || '/' || CAST(date AS VARCHAR)) ORDER BY seq""",
+        [[f"{kind}/{day.isoformat()}" for kind, day in chosen]],
+    ).fetchall()
+    for kind, day, path in listed:
+        everything[(kind, day)].append(path)
+    days = []
+    for kind, day in chosen:
+        inputs = small[(kind, day)]
+        merged = {i.path for i in inputs}
+        keep = [path for path in everything[(kind, day)] if path not in merged]
+        days.append(_Day(kind, day, inputs, keep))
+    return days
+
+
+def _compact_group(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    run_id: str,
+    days: list[_Day],
+    policy: CompactionPolicy,
+) -> None:
+    """Stage every day of the group, commit them in one transaction, then swap them in."""
+    outputs: list[tuple[LakeFile, int]] = []
+    try:
+        for day in days:
+            folder = lake.stage_swap(day.kind, day.day, day.keep)
+            covers = max(i.seq for i in day.inputs)
+            outputs += [(f, covers) for f in _write_merged(lake, folder, day, run_id, policy)]
+        manifest = pa.table(
+            {
+                "path": pa.array([f.path for f, _ in outputs], pa.string()),
+                "kind": pa.array([f.kind for f, _ in outputs], pa.string()),
+                "date": pa.array([f.day for f, _ in outputs], pa.date32()),
+                "rows": pa.array([f.rows for f, _ in outputs], pa.int64()),
+                "bytes": pa.array([f.bytes for f, _ in outputs], pa.int64()),
+                "covers_seq": pa.array([c for _, c in outputs], pa.int64()),
+            }
+        )
+        merged = [i.path for day in days for i in day.inputs]
+        with transaction(con), registered(con, "_attent_compacted", manifest) as staged:
+            listed = scalar(
+                con, f"SELECT count(*) FROM {_FILES} WHERE list_contains(?, path)", [merged]
+            )
+            if listed != len(merged):
+                raise RuntimeError(f"compaction planned {len(merged)} files; {listed} are listed")
+            con.execute(f"DELETE FROM {_FILES} WHERE list_contains(?, path)", [merged]).fetchall()
+            con.execute(
+                f"""INSERT INTO {_FILES}
+                    (path, kind, date, rows, bytes, covers_seq, run_id, committed_at)
+                SELECT path, kind, date, rows, bytes, covers_seq, ?, now() FROM {staged}""",
+                [run_id],
+            ).fetchall()
+    except BaseException:
+        for day in days:
+            lake.discard_swap(day.kind, day.day)
+        raise
+    for day in days:
+        lake.finish_swap(day.kind, day.day)
+
+
+def _write_merged(
+    lake: Lake, folder: Path, day: _Day, run_id: str, policy: CompactionPolicy
+) -> list[LakeFile]:
+    """Copy the day's small files, in commit order, into files of up to the target size."""
+    schema = LAKE_SCHEMAS[day.kind]
+    files: list[LakeFile] = []
+    for group in _by_size(day.inputs, policy.target_bytes):
+        name = f"{run_id}-{uuid.uuid4().hex}.parquet"
+        target = folder / name
+        rows = 0
+        with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+            for item in group:
+                table = pq.read_table(lake.path(item.path)).select(schema.names).cast(schema)
+                writer.write_table(table)
+                rows += table.num_rows
+        expected = sum(i.rows for i in group)
+        if rows != expected:
+            raise RuntimeError(f"compaction of {day.kind}/{day.day} read {rows} rows of {expected}")
+        fsync(target)
+        path = f"lake/{day.kind}/date={day.day.isoformat()}/{name}"
+        files.append(LakeFile(path, day.kind, day.day, rows, target.stat().st_size))
+    return files
+
+
+def _by_size(inputs: list[_Input], target: int) -> Iterator[list[_Input]]:
+    group: list[_Input] = []
+    size = 0
+    for item in inputs:
+        if group and size + item.bytes > target:
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += item.bytes
+    if group:
+        yield group
+
+
+def _files_and_bytes(con: duckdb.DuckDBPyConnection, days: list[_Day]) -> tuple[int, int]:
+    keys = [f"{d.kind}/{d.day.isoformat()}" for d in days]
+    rows = con.execute(
+        f"""SELECT count(*), coalesce(sum(bytes), 0) FROM {_FILES}
+        WHERE list_contains(?, kind || '/' || CAST(date AS VARCHAR))""",
+        [keys],
+    ).fetchall()
+    return int(rows[0][0]), int(rows[0][1])
