@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 import pytest
 
 from attent_assets.definitions import defs
@@ -216,3 +217,59 @@ def test_typed_tables_alone_rebuild_from_the_lake_without_partitions(
     )
     assert only_calls.success
     harness.assert_converged()
+
+
+def _check_results(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], Any]:
+    return {
+        (c.asset_key.to_user_string(), c.check_name): c
+        for c in result.get_asset_check_evaluations()
+    }
+
+
+def test_checks_in_a_sync_run_read_only_what_it_wrote_and_the_audit_reads_everything(
+    simulator: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """Damage the warehouse and the lake where the next incremental run writes nothing: its
+    checks do not look there (and pass), the audit does (and fails); both record the same keys."""
+    data_dir = tmp_path / "data"
+    assert _run(simulator, data_dir, instance).success
+    harness = Harness(server=simulator, data_dir=data_dir)
+    before = set(harness.query("SELECT type, id FROM attent.messages"))
+    con_rows = harness.query("SELECT path FROM attent_state.lake_files WHERE kind = 'leads'")
+    (lost_file,) = con_rows[:1]
+    simulator.world.advance(10)
+    # A message the run will not touch, gone from the table; a leads file gone from the lake.
+    untouched = sorted(before)[0]
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"))
+    con.execute("DELETE FROM attent.messages WHERE type = ? AND id = ?", list(untouched))
+    con.close()
+    (data_dir / lost_file[0]).unlink()
+
+    run = _run(simulator, data_dir, instance, mode="incremental")
+    assert run.success
+    in_run = _check_results(run)
+    assert in_run[("attent/messages", "matches_lake")].passed
+    assert in_run[("attent/raw_events", "lake_matches_manifest")].passed
+    meta = in_run[("attent/messages", "one_row_per_key")].metadata
+    assert meta["scope"].value == "this run's writes"
+    # The keys it looked at are the messages this run fetched, not the table's.
+    observed = next(
+        e.asset_observation_data.asset_observation.metadata
+        for e in run.get_asset_observation_events()
+        if e.asset_key == RAW_EVENTS
+    )
+    by_type = dict(item.split("=") for item in str(observed["events_by_type"].value).split(", "))
+    assert 0 < meta["keys_checked"].value <= int(by_type["MESSAGE"]) < len(before)
+
+    audit = defs.get_job_def("attent_audit").execute_in_process(
+        instance=instance, resources=_resources(simulator, data_dir), raise_on_error=False
+    )
+    found = _check_results(audit)
+    assert set(found) == set(in_run)
+    assert not found[("attent/messages", "matches_lake")].passed
+    assert found[("attent/messages", "matches_lake")].metadata["examples"].value == [
+        list(untouched)
+    ]
+    assert not found[("attent/raw_events", "lake_matches_manifest")].passed
+    assert found[("attent/messages", "one_row_per_key")].metadata["scope"].value == "whole history"
+    assert audit.get_asset_materialization_events() == []

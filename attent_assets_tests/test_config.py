@@ -4,6 +4,7 @@ sent or any file is written; a start date in the future fails loading the defini
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ import dagster as dg
 import pytest
 
 from attent_assets.definitions import defs
+from attent_assets.defs.audit_schedule import AUDIT_CRON_VAR, audit_cron_from_env
 from attent_assets.defs.partitions import START_DATE_VAR, daily_partitions, start_date_from_env
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
@@ -115,3 +117,12 @@ def test_a_start_date_that_is_not_a_date_is_refused_naming_the_variable(
     monkeypatch.setenv(START_DATE_VAR, value)
     with pytest.raises(ValueError, match=f"{START_DATE_VAR}='{value}' is not a date"):
         start_date_from_env()
+
+
+@pytest.mark.parametrize("value", ["daily", "0 4 * *", "61 4 * * *"])
+def test_an_audit_cron_that_is_not_a_cron_is_refused_naming_the_variable(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(AUDIT_CRON_VAR, value)
+    with pytest.raises(ValueError, match=f"{AUDIT_CRON_VAR}='{re.escape(value)}'"):
+        audit_cron_from_env()

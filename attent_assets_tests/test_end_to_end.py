@@ -138,7 +138,7 @@ def test_graphql_shows_assets_lineage_partitions_checks_sensor_and_job(stack: St
     }
     assert checks == {
         "attent/leads": ["matches_lake", "one_row_per_key", "sync_lag"],
-        "attent/raw_events": ["unknown_types_and_fields"],
+        "attent/raw_events": ["lake_matches_manifest", "unknown_types_and_fields"],
         **{key: ["matches_lake", "one_row_per_key"] for key in TYPED},
     }
 

@@ -28,6 +28,7 @@ from attent_assets.api import (
     parse_timestamp,
 )
 from attent_assets.definitions import defs
+from attent_assets.defs.audit_schedule import audit_cron_from_env
 from attent_assets.defs.changes import PollBudget, poll_changes
 from attent_assets.defs.cursor import LeadChangeCursor
 from attent_assets.defs.partitions import daily_partitions
@@ -371,6 +372,10 @@ def test_the_sensor_and_the_schedule_are_registered_running() -> None:
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "0 3 * * *"
     assert schedule.execution_timezone == "UTC"
+    audit = defs.get_schedule_def("attent_audit_schedule")
+    assert audit.job_name == "attent_audit"
+    assert audit.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert audit.cron_schedule == audit_cron_from_env()
 
 
 def _reconciliation(instance: dg.DagsterInstance, moment: datetime) -> dg.RunRequest:

@@ -575,12 +575,20 @@ def test_inspection_answers_the_asset_checks(store: Store) -> None:
     assert store.lake_versions_missing("other_events") == (1, [("ODD", "o1")])
     store.merge_typed()
     for table in store.table_names:
-        assert (store.duplicate_keys(table), store.null_keys(table)) == (0, 0)
+        assert (store.duplicate_keys(table)[0], store.null_keys(table)) == (0, 0)
         if table != "quarantine":
             assert store.lake_versions_missing(table) == (0, [])
     assert store.unknown_types() == [("ODD", 1, "o1")]
     assert store.unknown_fields("messages") == [("sentiment", 1, "m1")]
     assert store.unknown_fields("leads") == [("brandNew", 1, "L1")]
+    # The same answers from the lake files this run wrote (what a sync run's checks read).
+    scope = store.run_scope()
+    assert store.unknown_types(scope) == [("ODD", 1, "o1")]
+    assert store.unknown_fields("messages", scope) == [("sentiment", 1, "m1")]
+    assert store.unknown_fields("leads", scope) == [("brandNew", 1, "L1")]
+    assert store.duplicate_keys("messages", scope) == (0, 1)
+    assert store.lake_versions_missing("other_events", scope) == (0, [])
+    assert store.files_missing(scope) == store.files_missing() == ([], [])
     assert store.newest_updated_at() == newest
     assert store.column_schema("leads")[:2] == [("id", "VARCHAR"), ("first_name", "VARCHAR")]
     assert store.preview("messages", 1)[0]["direction"] == "INBOUND"

@@ -22,7 +22,7 @@ from attent_assets.defs.checks import CHECK_SPECS, evaluate_checks
 from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
 from attent_assets.defs.partitions import daily_partitions, partition_key_for, replay_window
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
-from attent_assets.storage import Store
+from attent_assets.storage import AUDIT, Store
 from attent_assets.sync import Mode, SyncEngine, Window
 
 GROUP = "attent"
@@ -93,7 +93,12 @@ def attent_assets(
         tables = [name for name, key in TYPED_KEYS.items() if key in selected]
         if tables:
             yield from _typed(engine, store, sync.run_mode, window, tables)
-        yield from evaluate_checks(store, context.selected_asset_check_keys, sync.freshness_minutes)
+        # Checks in a syncing run verify what it wrote; selected alone, they audit everything.
+        scope = store.run_scope() if selected else AUDIT
+        checks = context.selected_asset_check_keys
+        yield from evaluate_checks(store, checks, scope, sync.freshness_minutes)
+        if selected:
+            yield from _compaction(engine)
 
 
 def _leads(
@@ -136,6 +141,20 @@ def _typed(
                 **metadata.table_metadata(store, result.table),
                 "rows_new": result.new,
                 "rows_updated": result.updated,
+            },
+        )
+
+
+def _compaction(engine: SyncEngine) -> Iterator[Event]:
+    """After the checks (which read the files this run wrote), merge small lake files."""
+    report = engine.compact()
+    if report.days:
+        yield dg.AssetObservation(
+            asset_key=RAW_EVENTS,
+            metadata={
+                "compacted_days": report.days,
+                "compacted_files_before": report.files_before,
+                "compacted_files_after": report.files_after,
             },
         )
 

@@ -1,9 +1,15 @@
 """Asset checks: what a user needs to trust the tables without reading the code.
 
-They are check specs of the sync multi-asset and are evaluated in its step, after the writes, on the
-same connection: the leads and raw-event assets record materializations only for the partitions a
-run changed, and a separate check step would be skipped whenever nothing changed. Selecting a check
-alone in the UI runs just that check. They read the warehouse and the lake, never the API.
+They are check specs of the sync multi-asset and are evaluated in its step, on the same
+connection: the leads and raw-event assets record materializations only for the partitions a run
+changed, and a separate check step would be skipped whenever nothing changed. They read the
+warehouse and the lake, never the API, at one of two scopes:
+
+- in a run that syncs (sensor, schedule, backfill), after its writes, the lake files that run
+  committed: the keys and versions it wrote, so a check costs what the run changed;
+- run on their own (the `attent_audit` job, its schedule, or *Execute checks* in the UI), the
+  whole history: every table row and every lake file.
+Both record the same check keys, so the UI shows the latest result of each.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -13,29 +19,39 @@ import dagster as dg
 
 from attent_assets.defs import metadata
 from attent_assets.defs.keys import LEADS, RAW_EVENTS, TABLE_KEYS
-from attent_assets.storage import Store
+from attent_assets.storage import Scope, Store
 
-Evaluate = Callable[[Store, float], dg.AssetCheckResult]
+Evaluate = Callable[[Store, Scope, float], dg.AssetCheckResult]
+
+
+def _scope(scope: Scope) -> dict[str, str]:
+    return {"scope": "whole history" if scope.is_audit else "this run's writes"}
 
 
 def _one_row_per_key(table: str) -> Evaluate:
-    def evaluate(store: Store, _: float) -> dg.AssetCheckResult:
-        duplicates = store.duplicate_keys(table)
-        null_keys = store.null_keys(table)
-        return dg.AssetCheckResult(
-            passed=duplicates == 0 and null_keys == 0,
-            metadata={"duplicate_keys": duplicates, "null_keys": null_keys},
-        )
+    def evaluate(store: Store, scope: Scope, _: float) -> dg.AssetCheckResult:
+        duplicates, checked = store.duplicate_keys(table, scope)
+        metadata: dict[str, dg.RawMetadataValue] = {
+            **_scope(scope),
+            "duplicate_keys": duplicates,
+            "keys_checked": checked,
+        }
+        null_keys = 0
+        if scope.is_audit:
+            null_keys = store.null_keys(table)
+            metadata["null_keys"] = null_keys
+        return dg.AssetCheckResult(passed=duplicates == 0 and null_keys == 0, metadata=metadata)
 
     return evaluate
 
 
 def _matches_lake(table: str) -> Evaluate:
-    def evaluate(store: Store, _: float) -> dg.AssetCheckResult:
-        missing, examples = store.lake_versions_missing(table)
+    def evaluate(store: Store, scope: Scope, _: float) -> dg.AssetCheckResult:
+        missing, examples = store.lake_versions_missing(table, scope)
         return dg.AssetCheckResult(
             passed=missing == 0,
             metadata={
+                **_scope(scope),
                 "missing_versions": missing,
                 "examples": dg.MetadataValue.json([list(e) for e in examples]),
             },
@@ -44,15 +60,30 @@ def _matches_lake(table: str) -> Evaluate:
     return evaluate
 
 
-def _unknown_payloads(store: Store, _: float) -> dg.AssetCheckResult:
+def _lake_matches_manifest(store: Store, scope: Scope, _: float) -> dg.AssetCheckResult:
+    """Every file the manifest lists is in the lake, and (audit) every lake file is listed."""
+    missing, unlisted = store.files_missing(scope)
+    return dg.AssetCheckResult(
+        passed=not missing and not unlisted,
+        metadata={
+            **_scope(scope),
+            "missing_files": len(missing),
+            "unlisted_files": len(unlisted),
+            "examples": dg.MetadataValue.json((missing + unlisted)[:5]),
+        },
+    )
+
+
+def _unknown_payloads(store: Store, scope: Scope, _: float) -> dg.AssetCheckResult:
     """Types and fields we do not model yet. They are stored (other_events, raw JSON), so this
     only warns: the fix is a new model field, never a failed sync."""
-    types = store.unknown_types()
-    found = {table: rows for table in TABLE_KEYS if (rows := store.unknown_fields(table))}
+    types = store.unknown_types(scope)
+    found = {table: rows for table in TABLE_KEYS if (rows := store.unknown_fields(table, scope))}
     return dg.AssetCheckResult(
         passed=not types and not found,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
+            **_scope(scope),
             "unknown_types": dg.MetadataValue.json(
                 [{"type": t, "count": n, "example_id": ex} for t, n, ex in types]
             ),
@@ -68,7 +99,7 @@ def _unknown_payloads(store: Store, _: float) -> dg.AssetCheckResult:
     )
 
 
-def _sync_lag(store: Store, freshness_minutes: float) -> dg.AssetCheckResult:
+def _sync_lag(store: Store, _: Scope, freshness_minutes: float) -> dg.AssetCheckResult:
     """Warns when the last complete read of the leads began too long ago."""
     complete_as_of = store.leads_complete_as_of()
     age = (datetime.now(UTC) - complete_as_of).total_seconds() if complete_as_of else None
@@ -91,7 +122,8 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
                 dg.AssetCheckSpec(
                     "one_row_per_key",
                     asset=key,
-                    description=f"attent.{table} has exactly one row per key and no null keys.",
+                    description=f"attent.{table} has exactly one row per key (in a sync run: "
+                    "each key it wrote) and no null keys.",
                 ),
                 _one_row_per_key(table),
             )
@@ -101,8 +133,8 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
                 dg.AssetCheckSpec(
                     "matches_lake",
                     asset=key,
-                    description=f"The newest version of every key in the raw lake is the row "
-                    f"in attent.{table}.",
+                    description=f"The newest version of every key in the raw lake (in a sync "
+                    f"run: of every key it wrote) is the row in attent.{table}.",
                 ),
                 _matches_lake(table),
             )
@@ -112,10 +144,21 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
             dg.AssetCheckSpec(
                 "unknown_types_and_fields",
                 asset=RAW_EVENTS,
-                description="Event types and payload fields seen that have no typed column yet "
-                "(WARN; they are stored raw).",
+                description="Event types and payload fields (in a sync run: in what it wrote) "
+                "that have no typed column yet (WARN; they are stored raw).",
             ),
             _unknown_payloads,
+        )
+    )
+    checks.append(
+        (
+            dg.AssetCheckSpec(
+                "lake_matches_manifest",
+                asset=RAW_EVENTS,
+                description="Every lake file the sync committed is on disk (in a sync run: the "
+                "files it wrote) and every lake file is committed (audit).",
+            ),
+            _lake_matches_manifest,
         )
     )
     checks.append(
@@ -137,9 +180,9 @@ CHECK_SPECS = [spec for spec, _ in CHECKS.values()]
 
 
 def evaluate_checks(
-    store: Store, selected: Iterable[dg.AssetCheckKey], freshness_minutes: float
+    store: Store, selected: Iterable[dg.AssetCheckKey], scope: Scope, freshness_minutes: float
 ) -> Iterator[dg.AssetCheckResult]:
     for key in sorted(selected, key=lambda k: (k.asset_key.to_user_string(), k.name)):
         _, evaluate = CHECKS[key]
-        result = evaluate(store, freshness_minutes)
+        result = evaluate(store, scope, freshness_minutes)
         yield result._replace(asset_key=key.asset_key, check_name=key.name)

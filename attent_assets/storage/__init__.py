@@ -2,7 +2,7 @@
 
 from attent_assets.storage.compaction import CompactionPolicy, CompactionReport
 from attent_assets.storage.connection import WarehouseLockedError
-from attent_assets.storage.inspection import Inspector
+from attent_assets.storage.inspection import AUDIT, Inspector, Scope
 from attent_assets.storage.lake import (
     EVENT_LAKE_SCHEMA,
     EVENT_ROWS_SCHEMA,
@@ -20,6 +20,7 @@ from attent_assets.storage.records import (
 from attent_assets.storage.store import WAREHOUSE_FILE, Store
 
 __all__ = [
+    "AUDIT",
     "EVENT_LAKE_SCHEMA",
     "EVENT_ROWS_SCHEMA",
     "LEAD_LAKE_SCHEMA",
@@ -36,6 +37,7 @@ __all__ = [
     "LeadTodo",
     "MergeResult",
     "QuarantinedRecord",
+    "Scope",
     "Store",
     "WarehouseLockedError",
     "WriteResult",

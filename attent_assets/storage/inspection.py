@@ -1,11 +1,15 @@
 """Read-only questions about the warehouse and the lake, for asset checks and run metadata.
 
-Table names are accepted only if the Layout knows them, so a name never reaches SQL unchecked.
-Everything here works on a read-only connection too; the Store inherits these methods.
+The check questions take a `Scope`: the lake files one run committed (what a sensor or backfill
+run verifies: its cost follows the change) or the whole history (the audit). Table names are
+accepted only if the Layout knows them, so a name never reaches SQL unchecked. Everything here
+works on a read-only connection too; the Store inherits these methods.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +17,32 @@ import duckdb
 
 from attent_assets.storage.lake import Lake, LakeKind
 from attent_assets.storage.layout import EventTable, Layout
-from attent_assets.storage.sql import as_utc, ident, scalar, state_table, user_table
+from attent_assets.storage.sql import (
+    as_utc,
+    ident,
+    json_document,
+    scalar,
+    state_table,
+    user_table,
+)
 from attent_assets.storage.typed import EVENT_KEY, routing
 
 _LEAD_ENVELOPE: tuple[str, ...] = ("id", "updatedAt")
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a check reads: `files` (absolute paths of committed lake files, by kind) or, when
+    None, the whole history: every table row and every lake file (the audit)."""
+
+    files: Mapping[LakeKind, tuple[str, ...]] | None = None
+
+    @property
+    def is_audit(self) -> bool:
+        return self.files is None
+
+
+AUDIT = Scope()
 
 
 class Inspector:
@@ -32,67 +58,76 @@ class Inspector:
     def row_count(self, table: str) -> int:
         return int(scalar(self._con, f"SELECT count(*) FROM {self._table(table)}"))
 
-    def duplicate_keys(self, table: str) -> int:
-        """Keys held by more than one row (the primary key should make this 0)."""
+    def duplicate_keys(self, table: str, scope: Scope = AUDIT) -> tuple[int, int]:
+        """(keys held by more than one row, keys looked at): every key of the table, or the keys
+        of the versions in the scope's files (each must be held by exactly one row)."""
         keys = ", ".join(map(ident, self._keys(table)))
-        return int(
-            scalar(
-                self._con,
-                f"SELECT count(*) FROM (SELECT 1 FROM {self._table(table)} "
-                f"GROUP BY {keys} HAVING count(*) > 1)",
-            )
-        )
+        target = self._table(table)
+        if scope.is_audit:
+            rows = f"SELECT {keys} FROM {target}"
+            params: list[object] = []
+        else:
+            source, params = self._lake_rows(table, scope)
+            if not source:
+                return 0, 0
+            rows = f"SELECT {keys} FROM {target} WHERE ({keys}) IN (SELECT {keys} FROM {source})"
+        found = self._con.execute(
+            f"""SELECT count(*) FILTER (WHERE n > 1), count(*)
+            FROM (SELECT count(*) AS n FROM ({rows}) GROUP BY {keys})""",
+            params,
+        ).fetchall()
+        return int(found[0][0]), int(found[0][1])
 
     def null_keys(self, table: str) -> int:
         nulls = " OR ".join(f"{ident(k)} IS NULL" for k in self._keys(table))
         return int(scalar(self._con, f"SELECT count(*) FROM {self._table(table)} WHERE {nulls}"))
 
     def lake_versions_missing(
-        self, table: str, examples: int = 5
+        self, table: str, scope: Scope = AUDIT, examples: int = 5
     ) -> tuple[int, list[tuple[str, ...]]]:
-        """Keys whose newest lake version is not in `table` with that updated_at.
+        """Keys whose newest lake version (in the scope's files) is not in `table` with that
+        updated_at.
 
-        Reads the committed lake files (hive-partitioned Parquet), independent of the manifest,
-        so it also catches a merge that skipped files. Examples are key tuples, ordered.
+        The audit reads every committed lake file (hive-partitioned Parquet), independent of the
+        manifest, so it also catches a merge that skipped files. A run's scope holds the newest
+        version of each key it wrote (the lake keeps only versions newer than those stored).
+        Examples are key tuples, ordered.
         """
-        kind: LakeKind = "leads" if table == "leads" else "events"
         keys = self._keys(table)
-        target = self._table(table)
-        pattern = self.lake.glob(kind)
-        if pattern is None:
+        source, params = self._lake_rows(table, scope)
+        if not source:
             return 0, []
-        where, params = (
-            ("true", []) if table == "leads" else routing(self.layout, self._event(table))
-        )
         key_list = ", ".join(map(ident, keys))
         on = " AND ".join(f"t.{ident(k)} = v.{ident(k)}" for k in (*keys, "updated_at"))
         rows = self._con.execute(
             f"""WITH v AS (
-                SELECT {key_list}, max(updated_at) AS updated_at
-                FROM read_parquet(?, hive_partitioning = true, union_by_name = true)
-                WHERE {where} GROUP BY {key_list})
+                SELECT {key_list}, max(updated_at) AS updated_at FROM {source} GROUP BY {key_list})
             SELECT count(*) OVER (), {", ".join(f"v.{ident(k)}" for k in keys)}
-            FROM v LEFT JOIN {target} t ON {on}
+            FROM v LEFT JOIN {self._table(table)} t ON {on}
             WHERE t.{ident(keys[-1])} IS NULL
             ORDER BY {", ".join(f"v.{ident(k)}" for k in keys)} LIMIT ?""",
-            [pattern, *params, examples],
+            [*params, examples],
         ).fetchall()
         if not rows:
             return 0, []
         return int(rows[0][0]), [tuple(row[1:]) for row in rows]
 
-    def unknown_types(self) -> list[tuple[str, int, str]]:
-        """Event types held by the catch-all table: (type, rows, an example id)."""
+    def unknown_types(self, scope: Scope = AUDIT) -> list[tuple[str, int, str]]:
+        """Event types without a table of their own: (type, rows, an example id)."""
         catch_all = self.layout.catch_all
         if catch_all is None:
             return []
+        source, params = self._documents(catch_all.name, scope)
+        if not source:
+            return []
         rows = self._con.execute(
-            f"SELECT type, count(*) AS n, min(id) FROM {user_table(catch_all.name)} "
-            "GROUP BY type ORDER BY n DESC, type"
+            f"SELECT type, count(*) AS n, min(id) FROM {source} "
+            "GROUP BY type ORDER BY n DESC, type",
+            params,
         ).fetchall()
         return [(kind, int(n), example) for kind, n, example in rows]
 
-    def unknown_fields(self, table: str) -> list[tuple[str, int, str]]:
+    def unknown_fields(self, table: str, scope: Scope = AUDIT) -> list[tuple[str, int, str]]:
         """Top-level JSON keys no typed column reads: (key, rows having it, an example id).
 
         For leads the document is `raw` (its `id` and `updatedAt` are columns too); for event
@@ -100,19 +135,38 @@ class Inspector:
         """
         covered: tuple[str, ...] = ()
         if table == "leads":
-            doc, columns, covered = "raw", self.layout.lead_columns, _LEAD_ENVELOPE
+            columns, covered = self.layout.lead_columns, _LEAD_ENVELOPE
         else:
-            doc, columns = "data", self._event(table).columns
+            columns = self._event(table).columns
         known = sorted({*covered, *(column.path[0] for column in columns)})
+        source, params = self._documents(table, scope)
+        if not source:
+            return []
         rows = self._con.execute(
             f"""SELECT key, count(*) AS n, min(id) FROM (
-                SELECT id, unnest(json_keys({ident(doc)})) AS key FROM {self._table(table)}
-                WHERE json_type({ident(doc)}) = 'OBJECT')
+                SELECT id, unnest(json_keys(doc)) AS key FROM {source}
+                WHERE json_type(doc) = 'OBJECT')
             WHERE NOT list_contains(?::VARCHAR[], key)
             GROUP BY key ORDER BY n DESC, key""",
-            [known],
+            [*params, known],
         ).fetchall()
         return [(key, int(n), example) for key, n, example in rows]
+
+    def files_missing(self, scope: Scope = AUDIT) -> tuple[list[str], list[str]]:
+        """(manifest files absent from the lake, lake files absent from the manifest): over the
+        whole lake, or for the scope's files (which must all be there)."""
+        listed = {
+            path
+            for (path,) in self._con.execute(
+                f"SELECT path FROM {state_table('lake_files')}"
+            ).fetchall()
+        }
+        if scope.files is None:
+            on_disk = set(self.lake.walk())
+            return sorted(listed - on_disk), sorted(on_disk - listed)
+        prefix = f"{self.lake.data_dir}/"
+        wanted = {p.removeprefix(prefix) for files in scope.files.values() for p in files}
+        return sorted(p for p in wanted if not self.lake.path(p).is_file()), []
 
     def newest_updated_at(self) -> datetime | None:
         """The newest `updated_at` stored, over leads and events (as written to the lake)."""
@@ -143,6 +197,43 @@ class Inspector:
         )
         rows: list[dict[str, Any]] = relation.to_arrow_table().to_pylist()
         return rows
+
+    def _lake_rows(self, table: str, scope: Scope) -> tuple[str, list[object]]:
+        """A FROM clause over the lake versions `table` holds (keys and updated_at), in the
+        scope's files or in the whole lake; empty when there is nothing to read."""
+        kind: LakeKind = "leads" if table == "leads" else "events"
+        if scope.files is None:
+            pattern = self.lake.glob(kind)
+            files: object = pattern
+            if pattern is None:
+                return "", []
+        else:
+            files = list(scope.files.get(kind, ()))
+            if not files:
+                return "", []
+        where, params = (
+            ("true", []) if table == "leads" else routing(self.layout, self._event(table))
+        )
+        source = (
+            "(SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true) "
+            f"WHERE {where})"
+        )
+        return source, [files, *params]
+
+    def _documents(self, table: str, scope: Scope) -> tuple[str, list[object]]:
+        """A FROM clause with `type`, `id` and `doc` (the JSON a typed column reads) of the rows
+        `table` holds, or of the lake versions in the scope's files."""
+        if scope.is_audit:
+            doc = "raw" if table == "leads" else "data"
+            kind = "'lead'" if table == "leads" else "type"
+            return f"(SELECT {kind} AS type, id, {ident(doc)} AS doc FROM {self._table(table)})", []
+        source, params = self._lake_rows(table, scope)
+        if not source:
+            return "", []
+        document = json_document("raw")
+        doc = document if table == "leads" else f"json_extract({document}, '$.data')"
+        kind = "'lead'" if table == "leads" else "type"
+        return f"(SELECT {kind} AS type, id, {doc} AS doc FROM {source})", params
 
     def _table(self, table: str) -> str:
         if table not in self.table_names:

@@ -22,8 +22,8 @@ from attent_assets.storage import state
 from attent_assets.storage.compaction import CompactionPolicy, CompactionReport, compact
 from attent_assets.storage.connection import connect
 from attent_assets.storage.ingest import Writer
-from attent_assets.storage.inspection import Inspector
-from attent_assets.storage.lake import Lake
+from attent_assets.storage.inspection import Inspector, Scope
+from attent_assets.storage.lake import Lake, LakeKind
 from attent_assets.storage.layout import Layout
 from attent_assets.storage.quarantine import quarantine
 from attent_assets.storage.records import (
@@ -138,6 +138,17 @@ class Store(Inspector):
             today or datetime.now(UTC).date(),
             policy or CompactionPolicy(),
         )
+
+    def run_scope(self) -> Scope:
+        """The lake files this run committed: what its checks verify."""
+        rows = self._con.execute(
+            f"SELECT kind, path FROM {state_table('lake_files')} WHERE run_id = ? ORDER BY seq",
+            [self.run_id],
+        ).fetchall()
+        files: dict[LakeKind, list[str]] = {"leads": [], "events": []}
+        for kind, path in rows:
+            files[kind].append(str(self.lake.path(path)))
+        return Scope({kind: tuple(paths) for kind, paths in files.items()})
 
     def leads_watermark(self) -> datetime | None:
         return state.watermark(self._con, state.LEADS_WATERMARK)
