@@ -191,6 +191,56 @@ def test_live_world_keeps_up_with_real_time():
     )
 
 
+def organisation(seed: int = 5, *, days: int = 90, leads: int = 400) -> World:
+    """A real organisation's world over ``days`` whole days, as the long-life benchmark uses."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = midnight - timedelta(days=days)
+    return World(seed=seed, leads=leads, events_per_lead=30, start=start, profile="organisation")
+
+
+def test_organisation_world_is_skewed():
+    world = organisation()
+    leads, events = world.truth_leads(), world.truth_events()
+    per_lead = Counter(event["roomId"] for event in events)
+    counts = sorted(per_lead[lead["id"]] for lead in leads)
+    assert len(leads) == 400
+    assert len(events) == 400 * 30
+    silent = [lead for lead in leads if not per_lead[lead["id"]]]
+    assert len(silent) >= 10
+    assert all(lead["lastActivityAt"] is None for lead in silent)
+    assert sum(count <= 3 for count in counts) > len(counts) / 2
+    assert counts[len(counts) // 2] <= 3
+    assert counts[-1] >= 1000  # a few leads with thousands of events
+
+
+def test_organisation_history_fills_the_days_with_updates_and_deletes():
+    world = organisation(days=90)
+    leads, events = world.truth_leads(), world.truth_events()
+    today = datetime.now(UTC).date()
+    days = {instant(event["updatedAt"]).astimezone(UTC).date() for event in events}
+    assert min(days) == today - timedelta(days=90)
+    assert max(days) >= today - timedelta(days=1)
+    assert len(days) >= 85
+    ended = [event for event in events if event["updatedAt"] != event["timestamp"]]
+    ended_calls = [e for e in ended if e["type"] == "CALL"]
+    finished_tools = [e for e in ended if e["type"] == "TOOL_CALL"]
+    assert ended_calls
+    assert all(e["data"]["callStatus"] != "IN_PROGRESS" for e in ended_calls)
+    assert finished_tools
+    assert all(e["data"]["status"] in {"SUCCESS", "ERROR"} for e in finished_tools)
+    assert any(e["type"] == "TOOL_CALL" and e["data"]["status"] == "RUNNING" for e in events)
+    deleted = sorted(instant(lead["deletedAt"]) for lead in leads if lead["deleted"])
+    assert len(deleted) >= 5
+    assert deleted[0] < datetime.now(UTC) - timedelta(days=30)  # along the way, not at the end
+
+
+def test_organisation_world_is_deterministic_by_seed():
+    first, second = organisation(seed=8, leads=150), organisation(seed=8, leads=150)
+    assert first.truth_leads() == second.truth_leads()
+    assert first.truth_events() == second.truth_events()
+    assert organisation(seed=9, leads=150).truth_events() != first.truth_events()
+
+
 def test_crafting_hooks_change_what_is_served(world):
     lead_id = world.lead_ids()[0]
     lead = next(lead for lead in world.truth_leads() if lead["id"] == lead_id)
@@ -574,6 +624,29 @@ def test_cli_serves_live_data_until_sigterm():
             time.sleep(0.5)
             recent = http.get("/leads", params={"updatedSince": since}).json()["leads"]
         assert recent, "live changes stamp records with the current time"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_cli_serves_an_organisation_over_the_given_days():
+    command = [sys.executable, "-m", "attent_assets.simulator", "--port", "0", "--leads", "60"]
+    command += ["--world", "organisation", "--start-days-ago", "40", "--api-key", "cli-key"]
+    command += ["--live-changes-per-second", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        with httpx.Client(base_url=url, headers={"x-api-key": "cli-key"}) as http:
+            leads = http.get("/leads", params={"updatedSince": EVER}).json()["leads"]
+        assert len(leads) == 60
+        assert any(lead["lastActivityAt"] is None for lead in leads)
+        first = min(instant(lead["createdAt"]) for lead in leads)
+        assert (
+            datetime.now(UTC) - timedelta(days=41) < first < datetime.now(UTC) - timedelta(days=30)
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:

@@ -3,16 +3,20 @@ over every partition, the lead-change sensor's tick, and the run it requests."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from attent_assets.definitions import defs
+from attent_assets.defs.keys import RAW_EVENTS
 from attent_assets.defs.partitions import daily_partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.defs.sensors import attent_lead_changes
@@ -33,6 +37,29 @@ def resources(url: str, data_dir: Path, *, concurrency: int, page_size: int) -> 
         "warehouse": WarehouseResource(data_dir=str(data_dir)),
         "sync": SyncResource(),
     }
+
+
+def fresh_instance(home: Path) -> dg.DagsterInstance:
+    """A fresh instance with the default (SQLite) storage, as `dagster dev` creates one."""
+    home.mkdir()
+    return dg.DagsterInstance.local_temp(str(home))
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Dagster's console logger prints every event; it still runs, into /dev/null."""
+    with Path(os.devnull).open("w") as sink, contextlib.redirect_stderr(sink):
+        yield
+
+
+def events_read(result: dg.ExecuteInProcessResult) -> int:
+    """The events a sync run read from the API (its observation's `records_fetched`)."""
+    for event in result.get_asset_observation_events():
+        observation = event.asset_observation_data.asset_observation
+        if observation.asset_key == RAW_EVENTS:
+            value = observation.metadata["records_fetched"].value
+            return int(value) if isinstance(value, int | float) else 0
+    return 0
 
 
 def partition_keys() -> Sequence[str]:
@@ -67,6 +94,14 @@ def sensor_tick(
     )
 
 
+def requested_run(tick: dg.SensorResult) -> dg.RunRequest:
+    """The one run a tick after world changes must request."""
+    requests = tick.run_requests or []
+    if len(requests) != 1:
+        raise RuntimeError(f"the sensor requested {len(requests)} runs after changes")
+    return requests[0]
+
+
 def execute(
     instance: dg.DagsterInstance, bound: dict[str, Any], request: dg.RunRequest
 ) -> dg.ExecuteInProcessResult:
@@ -78,11 +113,20 @@ def execute(
 
 @dataclass(slots=True)
 class EventLogCost:
-    """Events a run wrote to the instance (planned, materializations, checks, steps) and the
-    wall time spent writing them."""
+    """Events a run wrote to the instance (planned, materializations, checks, steps), how many of
+    each type, and the wall time spent writing them."""
 
     events: int = 0
     seconds: float = 0.0
+    by_type: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def planned(self) -> int:
+        return self.by_type[dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value]
+
+    @property
+    def materializations(self) -> int:
+        return self.by_type[dg.DagsterEventType.ASSET_MATERIALIZATION.value]
 
 
 @contextmanager
@@ -91,13 +135,15 @@ def event_log_cost() -> Iterator[EventLogCost]:
     cost = EventLogCost()
     store = dg.DagsterInstance.handle_new_event
 
-    def timed(instance: dg.DagsterInstance, *args: Any, **kwargs: Any) -> Any:
+    def timed(instance: dg.DagsterInstance, event: Any, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
-            return store(instance, *args, **kwargs)
+            return store(instance, event, *args, **kwargs)
         finally:
             cost.events += 1
             cost.seconds += time.perf_counter() - started
+            if event.dagster_event_type is not None:
+                cost.by_type[event.dagster_event_type.value] += 1
 
     with patched(dg.DagsterInstance, "handle_new_event", timed):
         yield cost

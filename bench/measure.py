@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,17 @@ class Measurement:
     @property
     def cpu_ms_per_request(self) -> float:
         return 1000 * self.cpu_s / self.requests if self.requests else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{self.name}: {self.wall_s:.2f} s wall, {self.cpu_s:.2f} s CPU, "
+            f"{self.requests} requests, {self.events} events"
+        )
+
+
+def say(text: str) -> None:
+    """Progress on stderr, as it happens (stdout may carry the report)."""
+    print(text, file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -1,32 +1,22 @@
-"""docs/benchmarks.md from one run's results: the targets, the tables, the profile, the machine."""
+"""docs/benchmarks.md from one run's results: the targets, the tables, the profile, the machine;
+then the long life (bench/longlife_report.py)."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.cpu_profile import HTTP, JSON, LAYERS, PER_RECORD
+from bench.longlife import LongLife
+from bench.longlife_report import longlife_section, world_text
+from bench.markdown import ratio, table, verdict
+from bench.settings import BenchSettings
 from bench.suite import CRAWL, DAGSTER, DLT, ENGINE, FLOOR, Results
 
 PACKAGES = ("httpx", "orjson", "dagster", "duckdb", "pyarrow", "dlt")
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
-    return lines
-
-
-def _verdict(met: bool | None) -> str:
-    return "n/a" if met is None else ("met" if met else "**missed**")
-
-
-def _ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
 
 
 def machine_facts() -> str:
@@ -62,38 +52,38 @@ def _targets(r: Results) -> list[str]:
     rows = [
         (
             "engine full sync <= 1.2x the fetch floor",
-            _ratio(engine_vs_floor),
-            _verdict(None if engine_vs_floor is None else engine_vs_floor <= 1.2),
+            ratio(engine_vs_floor),
+            verdict(None if engine_vs_floor is None else engine_vs_floor <= 1.2),
         ),
         (
             "Dagster full sync >= 1.5x faster than dlt",
-            _ratio(dlt_vs_dagster) + ("" if r.dlt_skipped is None else f" ({r.dlt_skipped})"),
-            _verdict(None if dlt_vs_dagster is None else dlt_vs_dagster >= 1.5),
+            ratio(dlt_vs_dagster) + ("" if r.dlt_skipped is None else f" ({r.dlt_skipped})"),
+            verdict(None if dlt_vs_dagster is None else dlt_vs_dagster >= 1.5),
         ),
         (
             "incremental: events requests <= 1.05 x changed leads + extra pages",
             f"{inc.events_requests} requests for {inc.changed_leads} changed leads "
             f"({inc.requests_per_changed_lead:.3f} per lead; {inc.extra_pages} extra pages); "
             f"{inc.unchanged_leads_fetched} unchanged leads fetched",
-            _verdict(inc.events_requests <= allowed and inc.unchanged_leads_fetched == 0),
+            verdict(inc.events_requests <= allowed and inc.unchanged_leads_fetched == 0),
         ),
         (
             "no-change tick: exactly one request and no run",
             f"{tick.measurement.requests} request(s), {tick.runs_requested} run(s)",
-            _verdict(tick.measurement.requests == 1 and tick.runs_requested == 0),
+            verdict(tick.measurement.requests == 1 and tick.runs_requested == 0),
         ),
         (
             f"peak RSS at {max(r.rss)}x the events <= 1.25x the peak at 1x",
             f"{many.peak_mib:.0f} / {one.peak_mib:.0f} MiB = {many.peak_mib / one.peak_mib:.2f}x",
-            _verdict(many.peak_mib <= 1.25 * one.peak_mib),
+            verdict(many.peak_mib <= 1.25 * one.peak_mib),
         ),
         (
             "latency 0: bound by HTTP + JSON, not per-record Python",
             f"HTTP + JSON {transport:.0%} of CPU; models + rows {per_record:.0%}",
-            _verdict(transport > per_record),
+            verdict(transport > per_record),
         ),
     ]
-    return _table(("target", "measured", "verdict"), rows)
+    return table(("target", "measured", "verdict"), rows)
 
 
 def _full_syncs(r: Results) -> list[str]:
@@ -124,7 +114,7 @@ def _full_syncs(r: Results) -> list[str]:
         "wall vs floor",
         "note",
     )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _incremental(r: Results) -> list[str]:
@@ -156,7 +146,7 @@ def _incremental(r: Results) -> list[str]:
             f"{tick.runs_requested} runs; {tick.reason}",
         ),
     ]
-    return _table(("step", "wall s", "CPU s", "requests", "note"), rows)
+    return table(("step", "wall s", "CPU s", "requests", "note"), rows)
 
 
 def _memory(r: Results) -> list[str]:
@@ -164,7 +154,7 @@ def _memory(r: Results) -> list[str]:
         (f"{factor}x", f"{peak.events:,}", f"{peak.peak_mib:.0f}")
         for factor, peak in sorted(r.rss.items())
     ]
-    return _table(("events per lead", "events written", "peak RSS MiB"), rows)
+    return table(("events per lead", "events written", "peak RSS MiB"), rows)
 
 
 def _profile(r: Results) -> list[str]:
@@ -173,7 +163,7 @@ def _profile(r: Results) -> list[str]:
         (layer, f"{p.by_layer.get(layer, 0.0):.2f}", f"{p.share(layer):.0%}") for layer in LAYERS
     ]
     rows.append(("total (process CPU)", f"{p.cpu_s:.2f}", "100%"))
-    return _table(("layer", "CPU s", "share"), rows)
+    return table(("layer", "CPU s", "share"), rows)
 
 
 def _notes(r: Results) -> list[str]:
@@ -218,27 +208,9 @@ def _notes(r: Results) -> list[str]:
     return notes
 
 
-def render(r: Results, command: str) -> str:
-    s = r.settings
-    world = (
-        f"{s.leads:,} leads, {s.leads * s.events_per_lead:,} events ({s.events_per_lead} per "
-        f"lead) over {s.history_days} days; the simulator runs in its own process and answers "
-        f"each request after {s.latency_ms:g} ms + a uniform 0-{s.latency_jitter_ms:g} ms; "
-        f"concurrency {s.concurrency}, page size {s.page_size}"
-    )
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
-        "(`make bench` runs the same). Do not edit: regenerate.",
-        "",
-        f"- **World:** {world}.",
-        f"- **Machine:** {machine_facts()}.",
-        "- **Method:** wall time and this process's CPU time (every thread); requests as the "
-        "simulator counted them. The full syncs read the same unchanged world one after another, "
-        "so their ratios come from one run. Every sync writes into a fresh data directory; the "
-        "Dagster runs use a fresh instance with the default SQLite storage.",
-        "",
+def _core(r: Results) -> list[str]:
+    """The sections on the fresh month's world: targets, full syncs, incremental, memory, CPU."""
+    return [
         "## Targets",
         "",
         *_targets(r),
@@ -282,4 +254,45 @@ def render(r: Results, command: str) -> str:
         *_notes(r),
         "",
     ]
+
+
+def _transport(s: BenchSettings) -> str:
+    return (
+        f"the simulator runs in its own process and answers each request after "
+        f"{s.latency_ms:g} ms + a uniform 0-{s.latency_jitter_ms:g} ms; concurrency "
+        f"{s.concurrency}, page size {s.page_size}"
+    )
+
+
+def render(core: Results | None, life: LongLife | None, command: str) -> str:
+    """The report of the sections that ran (`python -m bench --sections`)."""
+    worlds = []
+    if core is not None:
+        s = core.settings
+        worlds.append(
+            f"- **World:** {s.leads:,} leads, {s.leads * s.events_per_lead:,} events "
+            f"({s.events_per_lead} per lead) over {s.history_days} days; {_transport(s)}."
+        )
+    if life is not None:
+        worlds.append(
+            f"- **Long-life world:** {world_text(life.settings)}; {_transport(life.settings)}."
+        )
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
+        "(`make bench` runs the same). Do not edit: regenerate.",
+        "",
+        *worlds,
+        f"- **Machine:** {machine_facts()}.",
+        "- **Method:** wall time and this process's CPU time (every thread); requests as the "
+        "simulator counted them. The full syncs read the same unchanged world one after another, "
+        "so their ratios come from one run. Every sync writes into a fresh data directory; the "
+        "Dagster runs use a fresh instance with the default SQLite storage.",
+        "",
+    ]
+    if core is not None:
+        lines += _core(core)
+    if life is not None:
+        lines += longlife_section(life)
     return "\n".join(lines)

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 
 @dataclass(frozen=True, slots=True)
 class BenchSettings:
-    """Defaults: about 5,000 leads and 100,000 events behind 20 ms (+ up to 10 ms) per request."""
+    """Defaults: about 5,000 leads and 100,000 events behind 20 ms (+ up to 10 ms) per request;
+    for the long life 10,000 leads and 300,000 events over a year, then 500 sensor runs."""
 
     leads: int = 5000
     events_per_lead: int = 20
@@ -23,8 +24,26 @@ class BenchSettings:
     #: Days of history in the world; the Dagster partitions start on its first day.
     history_days: int = 30
     seed: int = 11
+    #: Long life (bench/longlife.py): an organisation's world, events per lead skewed around this
+    #: mean, over this many days; the year's full sync is compared with a month of partitions.
+    longlife_leads: int = 10000
+    longlife_events_per_lead: int = 30
+    longlife_days: int = 365
+    longlife_month_days: int = 30
+    #: Consecutive sensor-launched runs after the full sync, each after this many world changes.
+    longlife_runs: int = 500
+    longlife_changes: int = 20
+    #: The same runs over a smaller history (same mean and days), to see what history size costs.
+    longlife_small_leads: int = 1000
+    #: Runs in each median: the first ones, and the last ones.
+    longlife_window: int = 21
 
     @property
     def first_day(self) -> date:
         """The world's first day, which is also ATTENT_START_DATE (the first partition)."""
-        return datetime.now(UTC).date() - timedelta(days=self.history_days)
+        return days_ago(self.history_days)
+
+
+def days_ago(days: int) -> date:
+    """The UTC day `days` before today: a simulator's first day for `--start-days-ago=days`."""
+    return datetime.now(UTC).date() - timedelta(days=days)

@@ -59,6 +59,14 @@ class Simulator:
         )
         response.raise_for_status()
 
+    def advance_tracked(self, changes: int) -> set[str]:
+        """`advance`, returning the leads the changes made new or whose `lastActivityAt` moved:
+        those an incremental run must ask for events (read before and after through the API)."""
+        before = self.lead_activity()
+        self.advance(changes)
+        after = self.lead_activity()
+        return {lead for lead, active in after.items() if before.get(lead, "new") != active}
+
     def lead_activity(self) -> dict[str, str | None]:
         """Every lead's `lastActivityAt`, read through the API (its requests count like any)."""
         activity: dict[str, str | None] = {}
@@ -87,9 +95,11 @@ def simulator(
     latency_jitter_ms: float = 0.0,
     history_days: int = 30,
     seed: int = 11,
+    world: str = "uniform",
 ) -> Iterator[Simulator]:
     """Start `python -m attent_assets.simulator` on a free port, its history starting
-    `history_days` before today (midnight UTC), with no live changes."""
+    `history_days` before today (midnight UTC), with no live changes. `world="organisation"`:
+    a real organisation's history over all those days, `events_per_lead` its mean."""
     command = [
         sys.executable,
         "-m",
@@ -101,6 +111,7 @@ def simulator(
         f"--latency-ms={latency_ms}",
         f"--latency-jitter-ms={latency_jitter_ms}",
         f"--start-days-ago={history_days}",
+        f"--world={world}",
         f"--api-key={API_KEY}",
         "--live-changes-per-second=0",
     ]

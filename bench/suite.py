@@ -8,25 +8,22 @@ memory and the profile use their own worlds at latency 0.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from attent_assets.defs.keys import RAW_EVENTS
 from attent_assets.sync import Mode
 from bench import dagster_sync
 from bench.cpu_profile import LayerProfile, profile_layers, top_functions
 from bench.dlt_pipeline import dlt_available, dlt_sync
 from bench.engine_sync import client_crawl, client_settings, engine_sync
 from bench.floor import fetch_floor
-from bench.measure import Measurement, measured
+from bench.incremental import Incremental
+from bench.measure import Measurement, measured, say
 from bench.memory import PeakRss, peak_rss
 from bench.settings import BenchSettings
 from bench.simulator_process import Simulator, simulator
@@ -38,26 +35,6 @@ DAGSTER = "Dagster full sync (one backfill run)"
 DLT = "dlt pipeline (same job)"
 #: cProfile's world is this fraction of the benchmark's (it runs several times slower).
 PROFILE_WORLD_FRACTION = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Incremental:
-    """The run the sensor requested after `changes` world changes, and what it asked the API."""
-
-    changes: int
-    changed_leads: int
-    tick: Measurement
-    run: Measurement
-    extra_pages: int
-    unchanged_leads_fetched: int
-
-    @property
-    def events_requests(self) -> int:
-        return self.run.counts.events if self.run.counts else 0
-
-    @property
-    def requests_per_changed_lead(self) -> float:
-        return self.events_requests / self.changed_leads if self.changed_leads else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,32 +65,6 @@ class Results:
         return self.measurements[slower].wall_s / self.measurements[faster].wall_s
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Dagster's console logger prints every event; it still runs, into /dev/null."""
-    with Path(os.devnull).open("w") as sink, contextlib.redirect_stderr(sink):
-        yield
-
-
-def _instance(home: Path) -> dg.DagsterInstance:
-    """A fresh instance with the default (SQLite) storage, as `dagster dev` creates one."""
-    home.mkdir()
-    return dg.DagsterInstance.local_temp(str(home))
-
-
-def _events_read(result: dg.ExecuteInProcessResult) -> int:
-    for event in result.get_asset_observation_events():
-        observation = event.asset_observation_data.asset_observation
-        if observation.asset_key == RAW_EVENTS:
-            value = observation.metadata["records_fetched"].value
-            return int(value) if isinstance(value, int | float) else 0
-    return 0
-
-
 class _Run:
     """The benchmark world's simulator and a scratch directory for everything written."""
 
@@ -137,10 +88,7 @@ class _Run:
         with measured(name, self.sim) as measurement:
             run(measurement)
         self.measurements[name] = measurement
-        _say(
-            f"{name}: {measurement.wall_s:.2f} s wall, {measurement.cpu_s:.2f} s CPU, "
-            f"{measurement.requests} requests, {measurement.events} events"
-        )
+        say(measurement.summary())
         return measurement
 
     def fresh_dir(self, name: str) -> Path:
@@ -178,13 +126,13 @@ class _Run:
 
             self.measure(DLT, dlt)
         else:
-            _say(f"dlt skipped: {skipped}")
+            say(f"dlt skipped: {skipped}")
         return skipped
 
     def _dagster_full_sync(self, m: Measurement) -> None:
-        with _quiet(), dagster_sync.event_log_cost() as cost:
+        with dagster_sync.quiet(), dagster_sync.event_log_cost() as cost:
             result = dagster_sync.full_sync(self.instance, self.bound)
-        m.events = _events_read(result)
+        m.events = dagster_sync.events_read(result)
         m.note = (
             f"{len(dagster_sync.partition_keys())} daily partitions; {cost.events} instance "
             f"events written in {cost.seconds:.2f} s"
@@ -195,34 +143,23 @@ class _Run:
         """World changes, then the sensor's tick and the run it requests; then a tick with no
         change. Continues from the Dagster full sync's instance and data."""
         first = dagster_sync.sensor_tick(self.instance, self.bound, None)
-        before = self.sim.lead_activity()
-        self.sim.advance(self.settings.changes)
-        after = self.sim.lead_activity()
-        changed = {lead for lead, active in after.items() if before.get(lead, "new") != active}
+        changed = self.sim.advance_tracked(self.settings.changes)
         ticked: dict[str, Any] = {}
 
         def tick(m: Measurement) -> None:
             ticked["result"] = dagster_sync.sensor_tick(self.instance, self.bound, first.cursor)
 
         tick_measurement = self.measure("sensor tick after changes", tick)
-        requests = ticked["result"].run_requests or []
-        if len(requests) != 1:
-            raise RuntimeError(f"the sensor requested {len(requests)} runs after changes")
+        request = dagster_sync.requested_run(ticked["result"])
 
         def run(m: Measurement) -> None:
-            with _quiet():
-                result = dagster_sync.execute(self.instance, self.bound, requests[0])
-            m.events = _events_read(result)
+            with dagster_sync.quiet():
+                result = dagster_sync.execute(self.instance, self.bound, request)
+            m.events = dagster_sync.events_read(result)
 
         run_measurement = self.measure("incremental run (sensor's request)", run)
-        by_lead = run_measurement.counts.events_by_lead if run_measurement.counts else {}
-        incremental = Incremental(
-            changes=self.settings.changes,
-            changed_leads=len(changed),
-            tick=tick_measurement,
-            run=run_measurement,
-            extra_pages=sum(count - 1 for count in by_lead.values()),
-            unchanged_leads_fetched=len(set(by_lead) - changed),
+        incremental = Incremental.of(
+            self.settings.changes, changed, tick_measurement, run_measurement
         )
 
         def idle(m: Measurement) -> None:
@@ -253,7 +190,7 @@ def _peak_rss(settings: BenchSettings) -> dict[int, PeakRss]:
             found[factor] = peak_rss(
                 sim.url, concurrency=settings.concurrency, page_size=settings.page_size
             )
-        _say(f"peak RSS at {factor}x: {found[factor].peak_mib:.0f} MiB")
+        say(f"peak RSS at {factor}x: {found[factor].peak_mib:.0f} MiB")
     return found
 
 
@@ -272,13 +209,13 @@ def _profile(settings: BenchSettings, root: Path) -> tuple[LayerProfile, int]:
             page_size=settings.page_size,
         )
         results: list[dg.ExecuteInProcessResult] = []
-        with _instance(root / "profile_home") as instance, _quiet():
+        with dagster_sync.fresh_instance(root / "profile_home") as instance, dagster_sync.quiet():
             profile = profile_layers(
                 lambda: results.append(dagster_sync.full_sync(instance, bound)),
                 through_dagster=True,
             )
-    _say(f"profile at latency 0: {profile.wall_s:.2f} s wall, {profile.cpu_s:.2f} s CPU")
-    return profile, _events_read(results[0])
+    say(f"profile at latency 0: {profile.wall_s:.2f} s wall, {profile.cpu_s:.2f} s CPU")
+    return profile, dagster_sync.events_read(results[0])
 
 
 def _top_functions(settings: BenchSettings, root: Path) -> tuple[str, int]:
@@ -311,7 +248,7 @@ def run_suite(settings: BenchSettings) -> Results:
                 history_days=settings.history_days,
                 seed=settings.seed,
             ) as sim,
-            _instance(root / "dagster_home") as instance,
+            dagster_sync.fresh_instance(root / "dagster_home") as instance,
         ):
             run = _Run(settings, sim, root, instance)
             dlt_skipped = run.full_syncs()

@@ -2,10 +2,13 @@
 
 ``python -m attent_assets.simulator --port 8765 --seed 7 --leads 200 --events-per-lead 20
 --api-key demo-key --latency-ms 0 --latency-jitter-ms 0 --live-changes-per-second 2
---start-days-ago 30``
+--start-days-ago 30 --world uniform``
 
 Prints one line, the API base URL, then serves; the world keeps changing at the given rate with
-timestamps that follow real time.
+timestamps that follow real time. ``--world organisation`` serves a real organisation's history
+instead: ``--events-per-lead`` is then a mean (most leads have 0-3 events, a few thousands) and the
+history fills all of ``--start-days-ago`` days, with calls and tool calls ending and soft deletes
+along the way.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import signal
 import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 from attent_assets.simulator.faults import Faults
 from attent_assets.simulator.server import SimulatorServer
-from attent_assets.simulator.world import World
+from attent_assets.simulator.world import Profile, World
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         events_per_lead=args.events_per_lead,
         start=midnight - timedelta(days=args.start_days_ago),
         live=True,
+        profile=args.world,
     )
     server = SimulatorServer(
         world,
@@ -68,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--live-changes-per-second", type=float, default=2.0)
     parser.add_argument("--start-days-ago", type=int, default=30)
+    parser.add_argument(
+        "--world",
+        choices=get_args(Profile),
+        default="uniform",
+        help="uniform: every lead with --events-per-lead events over 20 days; organisation: "
+        "events per lead skewed around that mean, over all of --start-days-ago days",
+    )
     return parser
 
 

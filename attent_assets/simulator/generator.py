@@ -76,11 +76,16 @@ _OFFSETS_MINUTES: Final = (120, -300, 330)
 
 
 class ContentGenerator:
-    """Random record content drawn from a shared, seeded ``random.Random``."""
+    """Random record content drawn from a shared, seeded ``random.Random``.
 
-    def __init__(self, rng: random.Random) -> None:
+    ``running_tool_calls`` is the fraction of new tool calls that start RUNNING and finish later
+    (``finished``); at 0 (the default) every tool call is born finished and no random number is
+    drawn for it, so a default world stays exactly what it was."""
+
+    def __init__(self, rng: random.Random, *, running_tool_calls: float = 0.0) -> None:
         self._rng = rng
         self._hard_ids_made = 0
+        self._running_tool_calls = running_tool_calls
 
     def hex(self, digits: int) -> str:
         return f"{self._rng.getrandbits(4 * digits):0{digits}x}"
@@ -201,6 +206,20 @@ class ContentGenerator:
             ended.update(callStatus="NO_ANSWER", durationSeconds=0, endedBy="timeout")
         return ended
 
+    def is_running(self, event_type: str, data: Mapping[str, Any]) -> bool:
+        """A call still in progress or a tool call still running: it will change again."""
+        if event_type == "CALL":
+            return data.get("callStatus") == "IN_PROGRESS"
+        return event_type == "TOOL_CALL" and data.get("status") == "RUNNING"
+
+    def finished(self, event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The payload of a running event (``is_running``) once it ended."""
+        if event_type == "CALL":
+            return self.completed_call(data)
+        rng = self._rng
+        ok = rng.random() < 0.9
+        return {**data, "result": {"ok": ok}, "status": "SUCCESS" if ok else "ERROR"}
+
     def _event_data(self, event_type: str) -> dict[str, Any]:
         rng = self._rng
         direction = rng.choice(("INBOUND", "OUTBOUND"))
@@ -229,9 +248,14 @@ class ContentGenerator:
                     },
                 }
             case "TOOL_CALL":
-                return {
+                call = {
                     "toolName": rng.choice(("book_appointment", "lookup_crm", "send_brochure")),
                     "arguments": {"slot": f"2026-06-{rng.randint(1, 28):02d}T10:00"},
+                }
+                if self._running_tool_calls and rng.random() < self._running_tool_calls:
+                    return {**call, "result": None, "status": "RUNNING"}
+                return {
+                    **call,
                     "result": {"ok": rng.random() < 0.9},
                     "status": rng.choice(("SUCCESS", "SUCCESS", "ERROR")),
                 }

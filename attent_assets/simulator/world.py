@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 import orjson
 
+from attent_assets.simulator import organisation
 from attent_assets.simulator.generator import DOCUMENTED_TYPES, UNDOCUMENTED_TYPES, ContentGenerator
 from attent_assets.simulator.pagination import EventKey, LeadKey
 from attent_assets.simulator.store import EventIdent, LeadOrder, Page, RecordStore
@@ -37,6 +38,10 @@ _IMPORT_BACKDATE_MS: Final = 60 * DAY_MS
 _CHANGE_KINDS: Final = ("lead", "profile", "events", "call", "delete", "burst", "undocumented")
 _CHANGE_WEIGHTS: Final = (12, 25, 32, 10, 4, 6, 11)
 
+Profile = Literal["uniform", "organisation"]
+"""``uniform``: every lead with the same events, over 20 days. ``organisation``: a real
+organisation's history over the whole span from ``start`` (see ``organisation``)."""
+
 
 class World:
     """Leads and events of one organisation, generated from ``seed``.
@@ -45,6 +50,12 @@ class World:
     over many days from ``start`` (default: 30 days ago, floored to the day), with a few hard lead
     ids, an undocumented event type, an event id shared by two types, soft-deleted leads (one in 50)
     and calls still in progress.
+
+    With ``profile="organisation"`` the history instead fills the whole days from ``start`` to now
+    (95% of the time since ``start`` when that is less than a day), and ``events_per_lead`` is the
+    mean of a heavy-tailed count (``organisation.plan``): silent leads, brief ones, a few with
+    thousands of events; calls complete and tool calls finish within it, and leads are
+    soft-deleted along the way.
     """
 
     def __init__(
@@ -54,9 +65,12 @@ class World:
         events_per_lead: int = 20,
         start: datetime | None = None,
         live: bool = False,
+        profile: Profile = "uniform",
     ) -> None:
         if leads < 0 or events_per_lead < 0:
             raise ValueError("leads and events_per_lead must be >= 0")
+        if profile not in get_args(Profile):
+            raise ValueError(f"profile must be one of {get_args(Profile)}, not {profile!r}")
         wall = _wall_ms()
         if start is None:
             start_ms = (wall - _DEFAULT_START_DAYS_AGO * DAY_MS) // DAY_MS * DAY_MS
@@ -65,20 +79,27 @@ class World:
         if start_ms >= wall:
             raise ValueError("start must be in the past")
         available = wall - start_ms
-        span = available * 0.95 if live else min(_HISTORY_SPAN_MS, available * 0.9)
-        planned = leads * (events_per_lead + 1) * _CHANGES_PER_PLANNED_OP
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._content = ContentGenerator(self._rng)
+        running_tool_calls = organisation.RUNNING_TOOL_CALLS if profile == "organisation" else 0.0
+        self._content = ContentGenerator(self._rng, running_tool_calls=running_tool_calls)
         self._store = RecordStore()
         self._org_id = self._content.org_id()
         self._active: list[str] = []  # leads random changes may touch: present, not deleted
-        self._open_calls: list[tuple[str, EventIdent]] = []
+        self._running: list[tuple[str, EventIdent]] = []  # calls and tool calls not yet ended
         self._clock = start_ms
-        self._max_step = max(1, int(2 * span / max(planned, 1)))
         self._follow_wall = False
         with self._lock:
-            self._generate(leads, events_per_lead)
+            if profile == "organisation":
+                whole_days = available // DAY_MS * DAY_MS
+                self._generate_organisation(
+                    leads, events_per_lead, whole_days or available * 19 // 20
+                )
+            else:
+                span = available * 0.95 if live else min(_HISTORY_SPAN_MS, available * 0.9)
+                planned = leads * (events_per_lead + 1) * _CHANGES_PER_PLANNED_OP
+                self._max_step = max(1, int(2 * span / max(planned, 1)))
+                self._generate(leads, events_per_lead)
             if live:
                 self._max_step = _LIVE_STEP_MS
                 self._follow_wall = True
@@ -87,8 +108,9 @@ class World:
 
     def advance(self, changes: int) -> None:
         """Apply ``changes`` random changes: new leads (some importing 50-300 events at once),
-        profile updates, new events, calls completing, soft deletes, bursts of leads updated in one
-        millisecond, undocumented event types.
+        profile updates, new events, calls completing (and in an organisation tool calls
+        finishing), soft deletes, bursts of leads updated in one millisecond, undocumented event
+        types.
 
         Without ``live`` each change moves the clock about as far as one change of the initial
         history did (history span / number of initial changes: ~12 minutes in a default world);
@@ -219,8 +241,7 @@ class World:
         """Interleave lead creations and their events over the history span, mixing in profile
         updates and call completions (calls started near the end stay in progress)."""
         rng = self._rng
-        hard_count = min(leads, max(_MIN_HARD_IDS, round(leads * _HARD_ID_FRACTION)))
-        hard = set(rng.sample(range(leads), hard_count))
+        hard = self._hard_indexes(leads)
         plan: list[tuple[float, int, int]] = []
         for index in range(leads):
             born = rng.random() * 0.9
@@ -252,10 +273,43 @@ class World:
             made += 1
             if rng.random() < 0.08:
                 self._update_profile(rng.choice(self._active))
-            if made < total * 0.9 and rng.random() < 0.02 * len(self._open_calls):
-                self._complete_call()  # calls last ~50 changes; the latest stay in progress
+            if made < total * 0.9 and rng.random() < 0.02 * len(self._running):
+                self._end_running()  # calls last ~50 changes; the latest stay in progress
         for lead_id in rng.sample(self._active, leads // 50):
             self._soft_delete(lead_id)
+
+    def _generate_organisation(self, leads: int, mean_events: int, span: int) -> None:
+        """Carry out ``organisation.plan`` over ``span`` ms from the start: the clock moves to each
+        operation's planned instant, then steps as for any change. Steps average half the planned
+        gap, so the clock keeps to the plan instead of drifting past it; the latest calls and tool
+        calls stay running."""
+        rng = self._rng
+        hard = self._hard_indexes(leads)
+        plan = organisation.plan(rng, leads, mean_events, span / DAY_MS)
+        self._max_step = max(1, int(span / max(len(plan) * _CHANGES_PER_PLANNED_OP, 1)))
+        start = self._clock
+        total = sum(op.kind == "event" for op in plan)
+        ids: dict[int, str] = {}
+        made = 0
+        for op in plan:
+            self._move_clock(start + int(op.at * span) - self._clock)
+            match op.kind:
+                case "create":
+                    ids[op.lead] = self._create_lead(hard=op.lead in hard)
+                case "event":
+                    self._add_event(ids[op.lead], share_id=rng.random() < 0.005)
+                    made += 1
+                    if rng.random() < 0.08:
+                        self._update_profile(rng.choice(self._active))
+                    if made < total * 0.99 and rng.random() < 0.02 * len(self._running):
+                        self._end_running()
+                case "delete":
+                    self._soft_delete(ids[op.lead])
+
+    def _hard_indexes(self, leads: int) -> set[int]:
+        """Which of ``leads`` new leads get hostile ids: 6%, at least 3."""
+        hard_count = min(leads, max(_MIN_HARD_IDS, round(leads * _HARD_ID_FRACTION)))
+        return set(self._rng.sample(range(leads), hard_count))
 
     def _random_change(self) -> None:
         rng = self._rng
@@ -273,7 +327,7 @@ class World:
                 for _ in range(rng.randint(1, 3)):
                     self._add_event(lead_id, share_id=rng.random() < 0.005)
             case "call":
-                if not self._complete_call():
+                if not self._end_running():
                     self._add_event(lead_id, "CALL")
             case "delete":
                 self._soft_delete(lead_id)
@@ -336,8 +390,8 @@ class World:
         )
         ident = self._store.put_event(lead_id, record, style)
         data = record["data"]
-        if event_type == "CALL" and data["callStatus"] == "IN_PROGRESS":
-            self._open_calls.append((lead_id, ident))
+        if self._content.is_running(event_type, data):
+            self._running.append((lead_id, ident))
         replied = event_type == "MESSAGE" and data["direction"] == "INBOUND"
         self._touch(lead_id, stamp, {"hasReplied": True} if replied else {})
 
@@ -351,16 +405,16 @@ class World:
         free = [t for t in DOCUMENTED_TYPES if self._store.event(lead_id, (t, event_id)) is None]
         return (self._rng.choice(free), event_id) if free else None
 
-    def _complete_call(self) -> bool:
-        """End a random in-progress call (its updatedAt moves; it gains a summary when answered).
-        False when no call is in progress."""
-        while self._open_calls:
-            lead_id, ident = self._open_calls.pop(self._rng.randrange(len(self._open_calls)))
+    def _end_running(self) -> bool:
+        """End a random call in progress or running tool call (its updatedAt moves; a call gains a
+        summary when answered, a tool call its result). False when nothing is running."""
+        while self._running:
+            lead_id, ident = self._running.pop(self._rng.randrange(len(self._running)))
             event = self._store.event(lead_id, ident)
             data = None if event is None else event.raw.get("data")
             if event is None or not isinstance(data, dict):
                 continue
-            if data.get("callStatus") != "IN_PROGRESS":
+            if not self._content.is_running(ident[0], data):
                 continue
             stamp = self._stamp(event.style, self._store.lead(lead_id).style)
             self._store.update_event(
@@ -368,7 +422,7 @@ class World:
                 ident,
                 {
                     "updatedAt": event.style.render(stamp),
-                    "data": self._content.completed_call(data),
+                    "data": self._content.finished(ident[0], data),
                 },
             )
             self._touch(lead_id, stamp)
