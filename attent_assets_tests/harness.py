@@ -88,9 +88,11 @@ class Harness:
             con.close()
 
     def assert_lake_matches_manifest(self) -> None:
-        """Nothing left in the staging area, and the manifest names exactly the lake's files."""
+        """Nothing pending in the staging area, and the manifest names exactly the lake's files
+        (folders retired by compaction wait there a few minutes for readers)."""
         lake = self.data_dir / "lake"
-        assert not [p for p in (lake / "_staging").rglob("*") if p.is_file()]
+        pending = [p for area in ("files", "swaps") for p in (lake / "_staging" / area).rglob("*")]
+        assert not [p for p in pending if p.is_file()]
         on_disk = {p.relative_to(self.data_dir).as_posix() for p in lake.glob("*/date=*/*.parquet")}
         manifest = {path for (path,) in self.query("SELECT path FROM attent_state.lake_files")}
         assert manifest == on_disk

@@ -11,8 +11,9 @@ import duckdb
 import pytest
 
 from attent_assets.definitions import defs
+from attent_assets.defs.checks import CHECK_SPECS
 from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
-from attent_assets.defs.partitions import daily_partitions, partition_key_for
+from attent_assets.defs.partitions import partition_key_for, partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
@@ -38,7 +39,7 @@ def _run(
     partitioned: bool = True,
     extra_tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    keys = daily_partitions.get_partition_keys()
+    keys = partitions.get_partition_keys()
     job = defs.get_job_def("attent_sync")
     if selection is not None:
         subset = dg.define_asset_job("subset", selection=selection)
@@ -91,7 +92,7 @@ def test_backfill_records_only_changed_partitions_and_converges(
     materialized = instance.get_materialized_partitions(RAW_EVENTS)
     # Exactly the days this run wrote to, not every partition of the backfilled range.
     assert materialized == {partition_key_for(day) for day in lake_days}
-    assert len(materialized) < len(daily_partitions.get_partition_keys())
+    assert len(materialized) < len(partitions.get_partition_keys())
 
     typed = instance.get_latest_materialization_event(TYPED_KEYS["messages"])
     assert typed is not None
@@ -143,7 +144,7 @@ def test_incremental_run_and_typed_subset(
     data_dir = tmp_path / "data"
     assert _run(simulator, data_dir, instance, mode="incremental").success
     simulator.world.advance(20)
-    today = daily_partitions.get_last_partition_key()
+    today = partitions.get_last_partition_key()
     raw_only = _run(
         simulator,
         data_dir,
@@ -169,7 +170,7 @@ def test_a_missing_api_key_fails_the_run_naming_the_variable(
 ) -> None:
     monkeypatch.delenv("ATTENT_API_KEY", raising=False)
     job = defs.get_job_def("attent_sync")
-    keys = daily_partitions.get_partition_keys()
+    keys = partitions.get_partition_keys()
     result = job.execute_in_process(
         instance=instance,
         resources={
@@ -196,7 +197,7 @@ def test_a_missing_api_key_fails_the_run_naming_the_variable(
 def test_a_backfill_records_every_partition_of_its_range(
     simulator: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
-    keys = daily_partitions.get_partition_keys()
+    keys = partitions.get_partition_keys()
     result = _run(simulator, tmp_path / "data", instance, extra_tags={"dagster/backfill": "bf1"})
     assert result.success
     # Dagster's backfill daemon counts a targeted partition without a materialization as failed.
@@ -265,7 +266,13 @@ def test_checks_in_a_sync_run_read_only_what_it_wrote_and_the_audit_reads_everyt
         instance=instance, resources=_resources(simulator, data_dir), raise_on_error=False
     )
     found = _check_results(audit)
-    assert set(found) == set(in_run)
+    # The run evaluated the checks of the tables it changed (and sync_lag); the audit all of them.
+    changed = {
+        e.asset_key.to_user_string() for e in run.get_asset_materialization_events() if e.asset_key
+    }
+    assert {asset for asset, name in in_run if name != "sync_lag"} == changed
+    assert set(in_run) < set(found)
+    assert len(found) == len(CHECK_SPECS)
     assert not found[("attent/messages", "matches_lake")].passed
     assert found[("attent/messages", "matches_lake")].metadata["examples"].value == [
         list(untouched)

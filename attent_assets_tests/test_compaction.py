@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from attent_assets.storage import CompactionPolicy, Store
+from attent_assets.storage.lake import Lake
 from attent_assets.sync.tables import LAYOUT
 from attent_assets_tests.test_lake import T0, event, events, lake_files, lake_versions, query
 
@@ -56,6 +57,10 @@ def test_a_closed_day_of_small_files_becomes_one_file_with_every_version_once(
     assert sorted(after) == sorted(before)
     assert not [v for v, n in Counter(after).items() if n > 1]
     assert _manifest(tmp_path) == _on_disk(tmp_path)
+    assert not list((tmp_path / "lake/_staging/swaps").rglob("*.parquet"))
+    retired = list((tmp_path / "lake/_staging/retired").rglob("*.parquet"))
+    assert len(retired) == 7  # kept a while for readers that opened the old folder
+    Lake(tmp_path).sweep_retired(older_than=-1)
     assert not list((tmp_path / "lake/_staging").rglob("*.parquet"))
 
 
@@ -125,8 +130,6 @@ def test_a_reader_listing_a_day_sees_the_old_files_or_the_new_ones(tmp_path: Pat
 def test_recovery_finishes_a_committed_swap_and_discards_an_uncommitted_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from attent_assets.storage.lake import Lake
-
     def killed(*_: object) -> None:
         raise SystemExit("killed")
 
@@ -148,4 +151,4 @@ def test_recovery_finishes_a_committed_swap_and_discards_an_uncommitted_one(
     assert len(_day_files(tmp_path, DAY + timedelta(days=2))) == 1
     assert sorted(lake_versions(tmp_path)) == versions
     assert _manifest(tmp_path) == _on_disk(tmp_path)
-    assert not [p for p in (tmp_path / "lake/_staging").rglob("*") if p.is_file()]
+    assert not [p for p in (tmp_path / "lake/_staging/swaps").rglob("*") if p.is_file()]

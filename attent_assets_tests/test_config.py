@@ -16,7 +16,7 @@ import pytest
 
 from attent_assets.definitions import defs
 from attent_assets.defs.audit_schedule import AUDIT_CRON_VAR, audit_cron_from_env
-from attent_assets.defs.partitions import START_DATE_VAR, daily_partitions, start_date_from_env
+from attent_assets.defs.partitions import START_DATE_VAR, partitions, start_date_from_env
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
 from attent_assets.storage import WAREHOUSE_FILE
@@ -68,7 +68,7 @@ def test_bad_configuration_fails_naming_the_setting_before_anything_is_touched(
     if under_a_file:
         (tmp_path / "file").write_text("")
         data_dir = tmp_path / "file" / "data"
-    last = daily_partitions.get_last_partition_key()
+    last = partitions.get_last_partition_key()
     assert last is not None
     with dg.instance_for_test() as instance:
         result = defs.get_job_def("attent_sync").execute_in_process(

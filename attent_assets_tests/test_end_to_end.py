@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 import pytest
 
+from attent_assets.defs.partitions import week_of
 from attent_assets.demo.stack import Child, attent_environment, start_dagster
 from attent_assets.demo.webserver import Run, Webserver
 from attent_assets.simulator import SimulatorServer, World
@@ -126,10 +127,11 @@ def test_graphql_shows_assets_lineage_partitions_checks_sensor_and_job(stack: St
 
     for key in ("attent/leads", "attent/raw_events"):
         assert nodes[key]["isPartitioned"]
-        days = [date.fromisoformat(k) for k in nodes[key]["partitionKeys"]]
-        assert days[0] == stack.first_day
-        assert days == [stack.first_day + timedelta(days=n) for n in range(len(days))]
-        assert days[-1] >= stack.first_day + timedelta(days=HISTORY_DAYS)  # today is a partition
+        weeks = [date.fromisoformat(k) for k in nodes[key]["partitionKeys"]]
+        assert weeks[0] == week_of(stack.first_day)
+        assert weeks == [weeks[0] + timedelta(weeks=n) for n in range(len(weeks))]
+        # This week is a partition.
+        assert weeks[-1] == week_of(datetime.now(UTC).date())
     assert not any(nodes[key]["isPartitioned"] for key in TYPED)
 
     checks = {

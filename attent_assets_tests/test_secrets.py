@@ -22,7 +22,7 @@ import pytest
 
 from attent_assets.api import AttentClient, AttentUnavailableError, ClientSettings
 from attent_assets.definitions import defs
-from attent_assets.defs.partitions import daily_partitions
+from attent_assets.defs.partitions import partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer, World
 
@@ -77,8 +77,8 @@ def test_the_api_key_is_nowhere_after_full_retried_failed_and_incremental_runs(
     data_dir = tmp_path / "data"
     instance_dir = tmp_path / "dagster_home"
     instance_dir.mkdir()
-    first = daily_partitions.get_first_partition_key()
-    last = daily_partitions.get_last_partition_key()
+    first = partitions.get_first_partition_key()
+    last = partitions.get_last_partition_key()
     assert first is not None
     assert last is not None
     outcomes: dict[str, bool] = {}

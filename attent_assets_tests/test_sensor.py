@@ -31,7 +31,7 @@ from attent_assets.definitions import defs
 from attent_assets.defs.audit_schedule import audit_cron_from_env
 from attent_assets.defs.changes import PollBudget, poll_changes
 from attent_assets.defs.cursor import LeadChangeCursor
-from attent_assets.defs.partitions import daily_partitions
+from attent_assets.defs.partitions import partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.defs.run_requests import PartitionRange, run_config, sync_request
 from attent_assets.defs.schedules import attent_daily_reconciliation
@@ -391,8 +391,9 @@ def test_the_daily_reconciliation_requests_a_reconcile_run_of_its_day(
 ) -> None:
     request = _reconciliation(instance, datetime(2026, 5, 14, 3, tzinfo=UTC))
     assert request.run_config == run_config(Mode.RECONCILE)
-    assert PartitionRange.from_tags(request.tags) == PartitionRange("2026-05-14", "2026-05-14")
-    assert "2026-05-14" in daily_partitions.get_partition_keys()
+    # 2026-05-14 is a Thursday: its partition is the week starting Monday 2026-05-11.
+    assert PartitionRange.from_tags(request.tags) == PartitionRange("2026-05-11", "2026-05-11")
+    assert "2026-05-11" in partitions.get_partition_keys()
     assert request.run_key == "reconcile:2026-05-14"
 
 

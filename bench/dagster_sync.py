@@ -17,7 +17,7 @@ import dagster as dg
 
 from attent_assets.definitions import defs
 from attent_assets.defs.keys import RAW_EVENTS
-from attent_assets.defs.partitions import daily_partitions
+from attent_assets.defs.partitions import partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.defs.sensors import attent_lead_changes
 from bench.patching import patched
@@ -63,8 +63,8 @@ def events_read(result: dg.ExecuteInProcessResult) -> int:
 
 
 def partition_keys() -> Sequence[str]:
-    """Every daily partition, from ATTENT_START_DATE (read when the definitions load) to today."""
-    return daily_partitions.get_partition_keys()
+    """Every partition, from ATTENT_START_DATE (read when the definitions load) to this week."""
+    return partitions.get_partition_keys()
 
 
 def full_sync(instance: dg.DagsterInstance, bound: dict[str, Any]) -> dg.ExecuteInProcessResult:

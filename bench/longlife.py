@@ -7,7 +7,7 @@ the hundreds of runs already made. So the simulator, in its own process, serves 
 and tool calls ending and leads deleted along the way), and each deployment lives in its own
 process (bench/deployment.py) with the partitions it needs:
 
-1. the world's full sync through the Dagster job with a year of daily partitions, and the same
+1. the world's full sync through the Dagster job with a year of weekly partitions, and the same
    world with a month of them, beside the fetch floor and dlt, all over the unchanged world;
 2. from the year's full sync on, `longlife_runs` sensor-launched incremental runs of
    `longlife_changes` world changes each, the lake's files counted at runs 1, 100, 250 and the last;

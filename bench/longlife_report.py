@@ -157,7 +157,7 @@ def _full_syncs(life: LongLife) -> list[str]:
         "events",
         "events/s",
         "µs per event",
-        "daily partitions",
+        "partitions",
         "lake files written",
         "planned events",
         "materialization events",
@@ -224,15 +224,14 @@ def _upkeep(life: LongLife) -> list[str]:
     rows = [
         (
             step.name,
-            f"{step.measurement.wall_s:.2f}" if step.measurement else "-",
-            f"{step.measurement.cpu_s:.2f}" if step.measurement else "-",
+            f"{step.measurement.wall_s:.2f}",
+            f"{step.measurement.cpu_s:.2f}",
             f"{step.files_before:,}",
             f"{step.files_after:,}",
-            step.skipped or "",
         )
         for step in life.year.upkeep
     ]
-    header = ("step", "wall s", "CPU s", "lake files before", "after", "note")
+    header = ("step", "wall s", "CPU s", "lake files before", "after")
     return table(header, rows)
 
 

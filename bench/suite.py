@@ -134,7 +134,7 @@ class _Run:
             result = dagster_sync.full_sync(self.instance, self.bound)
         m.events = dagster_sync.events_read(result)
         m.note = (
-            f"{len(dagster_sync.partition_keys())} daily partitions; {cost.events} instance "
+            f"{len(dagster_sync.partition_keys())} weekly partitions; {cost.events} instance "
             f"events written in {cost.seconds:.2f} s"
         )
         self.event_log = cost

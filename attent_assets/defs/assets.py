@@ -1,4 +1,4 @@
-"""The assets: `attent/leads` and `attent/raw_events` (daily partitions on `updatedAt`) and the
+"""The assets: `attent/leads` and `attent/raw_events` (weekly partitions on `updatedAt`) and the
 typed current-state tables downstream of the raw events, all produced by one subsettable
 multi-asset.
 
@@ -18,9 +18,9 @@ from datetime import date
 import dagster as dg
 
 from attent_assets.defs import metadata
-from attent_assets.defs.checks import CHECK_SPECS, evaluate_checks
+from attent_assets.defs.checks import CHECK_SPECS, checks_for_run, evaluate_checks
 from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
-from attent_assets.defs.partitions import daily_partitions, partition_key_for, replay_window
+from attent_assets.defs.partitions import partition_key_for, partitions, replay_window
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.storage import AUDIT, Store
 from attent_assets.sync import Mode, SyncEngine, Window
@@ -32,7 +32,7 @@ POOL = "warehouse"
 SPECS = [
     dg.AssetSpec(
         LEADS,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         skippable=True,
         group_name=GROUP,
         kinds={"parquet", "duckdb"},
@@ -42,7 +42,7 @@ SPECS = [
     dg.AssetSpec(
         RAW_EVENTS,
         deps=[LEADS],
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         skippable=True,
         group_name=GROUP,
         kinds={"parquet"},
@@ -53,10 +53,11 @@ SPECS = [
         dg.AssetSpec(
             key,
             deps=[RAW_EVENTS],
+            skippable=True,
             group_name=GROUP,
             kinds={"duckdb"},
             description=f"attent.{name}: the latest version of each event, typed columns plus "
-            "the raw data JSON.",
+            "the raw data JSON. A sync run records a materialization when it changed the table.",
         )
         for name, key in TYPED_KEYS.items()
     ),
@@ -84,21 +85,39 @@ def attent_assets(
 ) -> Iterator[Event]:
     selected = context.selected_asset_keys
     window = replay_window(context) if sync.run_mode is Mode.REPLAY else None
+    materialized: set[dg.AssetKey] = set()
     with warehouse.open(context.run_id) as store:
         engine = SyncEngine(attent.client, store, sync.settings(), context.log)
-        if LEADS in selected:
-            yield from _leads(context, engine, store, sync.run_mode, window)
-        if RAW_EVENTS in selected:
-            yield from _raw_events(context, engine, sync.run_mode, window)
-        tables = [name for name, key in TYPED_KEYS.items() if key in selected]
-        if tables:
-            yield from _typed(engine, store, sync.run_mode, window, tables)
+        for event in _stages(context, engine, store, sync.run_mode, window):
+            if isinstance(event, dg.AssetMaterialization | dg.MaterializeResult):
+                materialized.add(event.asset_key)  # type: ignore[arg-type]
+            yield event
         # Checks in a syncing run verify what it wrote; selected alone, they audit everything.
-        scope = store.run_scope() if selected else AUDIT
         checks = context.selected_asset_check_keys
+        if selected:
+            checks = checks_for_run(checks, materialized)
+        scope = store.run_scope() if selected else AUDIT
         yield from evaluate_checks(store, checks, scope, sync.freshness_minutes)
         if selected:
             yield from _compaction(engine)
+
+
+def _stages(
+    context: dg.AssetExecutionContext,
+    engine: SyncEngine,
+    store: Store,
+    mode: Mode,
+    window: Window | None,
+) -> Iterator[Event]:
+    """The selected stages in lineage order; each commits on its own."""
+    selected = context.selected_asset_keys
+    if LEADS in selected:
+        yield from _leads(context, engine, store, mode, window)
+    if RAW_EVENTS in selected:
+        yield from _raw_events(context, engine, mode, window)
+    tables = [name for name, key in TYPED_KEYS.items() if key in selected]
+    if tables:
+        yield from _typed(engine, store, mode, window, tables, every=_is_backfill(context))
 
 
 def _leads(
@@ -132,9 +151,19 @@ def _raw_events(
 
 
 def _typed(
-    engine: SyncEngine, store: Store, mode: Mode, window: Window | None, tables: list[str]
+    engine: SyncEngine,
+    store: Store,
+    mode: Mode,
+    window: Window | None,
+    tables: list[str],
+    *,
+    every: bool,
 ) -> Iterator[Event]:
+    """A materialization for each table the merge changed (`every`: for each table merged; a
+    backfill's targets must all be recorded, see `_recorded_partitions`)."""
     for result in engine.merge_typed(mode, window, tables):
+        if not (every or result.new or result.updated):
+            continue
         yield dg.MaterializeResult(
             asset_key=TYPED_KEYS[result.table],
             metadata={
@@ -159,6 +188,10 @@ def _compaction(engine: SyncEngine) -> Iterator[Event]:
         )
 
 
+def _is_backfill(context: dg.AssetExecutionContext) -> bool:
+    return BACKFILL_TAG in context.run.tags
+
+
 def _recorded_partitions(
     context: dg.AssetExecutionContext, key: dg.AssetKey, days: Counter[date]
 ) -> Iterator[dg.AssetMaterialization]:
@@ -171,7 +204,7 @@ def _recorded_partitions(
     rows: Counter[str] = Counter()
     for day, count in days.items():
         rows[partition_key_for(day)] += count
-    if BACKFILL_TAG in context.run.tags and context.has_partition_key_range:
+    if _is_backfill(context) and context.has_partition_key_range:
         for partition in context.partition_keys:
             rows[partition] += 0
     for partition, count in sorted(rows.items()):

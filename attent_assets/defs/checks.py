@@ -12,7 +12,7 @@ warehouse and the lake, never the API, at one of two scopes:
 Both record the same check keys, so the UI shows the latest result of each.
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -177,6 +177,15 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
 
 CHECKS = _registry()
 CHECK_SPECS = [spec for spec, _ in CHECKS.values()]
+
+
+def checks_for_run(
+    selected: Iterable[dg.AssetCheckKey], materialized: Collection[dg.AssetKey]
+) -> set[dg.AssetCheckKey]:
+    """The checks a syncing run evaluates: those of the assets it materialized (a table it did
+    not change has nothing new to verify, and its latest result stays), and `sync_lag`, which
+    measures the run itself."""
+    return {k for k in selected if k.asset_key in materialized or k.name == "sync_lag"}
 
 
 def evaluate_checks(

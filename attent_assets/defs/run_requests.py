@@ -1,5 +1,5 @@
 """What the sensor and the schedule ask Dagster to run: one `attent_sync` run in a given mode over
-a contiguous range of daily partitions.
+a contiguous range of weekly partitions.
 
 The mode is run config of the shared `sync` resource, never a tag (DESIGN section 4). The range
 only says which partitions the run targets: a run records materializations for the partitions
@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 
 from attent_assets.defs.jobs import attent_sync
-from attent_assets.defs.partitions import daily_partitions, partition_key_for
+from attent_assets.defs.partitions import partition_key_for, partitions
 from attent_assets.sync import Mode
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -27,7 +27,7 @@ PARTITION_TAG = "dagster/partition"
 
 @dataclass(frozen=True, slots=True)
 class PartitionRange:
-    """First and last daily partition key, inclusive (ISO dates, so they order as strings)."""
+    """First and last weekly partition key, inclusive (ISO dates, so they order as strings)."""
 
     first: str
     last: str
@@ -39,7 +39,7 @@ class PartitionRange:
 
     @classmethod
     def everything(cls) -> PartitionRange:
-        keys = daily_partitions.get_partition_keys()
+        keys = partitions.get_partition_keys()
         return cls(keys[0], keys[-1])
 
     @classmethod

@@ -26,4 +26,5 @@ def attent_daily_reconciliation(context: dg.ScheduleEvaluationContext) -> dg.Run
     # The run targets the day it runs: versions it finds on other days are recorded there anyway.
     day = context.scheduled_execution_time.astimezone(UTC).date()
     partitions = PartitionRange.of_days(day, day)
-    return sync_request(Mode.RECONCILE, partitions, f"reconcile:{partitions.first}")
+    # One run a day: the key names the day, not its (weekly) partition.
+    return sync_request(Mode.RECONCILE, partitions, f"reconcile:{day.isoformat()}")

@@ -251,7 +251,7 @@ Attent demo: the bundled simulator and Dagster, state kept in .dagster_home/ and
 
   Dagster UI   http://localhost:{args.dagster_port}   (starting; ready in about 10 s)
   Simulator    http://127.0.0.1:{args.simulator_port}/v1   200 leads, about 2 changes a second
-  Partitions   daily from {start_date.isoformat()} to today (UTC)
+  Partitions   weekly from {start_date.isoformat()} to this week (UTC)
   Warehouse    data/warehouse.duckdb (schema attent), lake in data/lake/
   Logs         .dagster_home/demo-logs/dagster.log and simulator.log
 

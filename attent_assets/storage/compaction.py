@@ -97,6 +97,7 @@ def compact(
 ) -> CompactionReport:
     """Merge the small files of every day the policy picks; reads only the manifest to choose."""
     report = CompactionReport()
+    lake.sweep_retired()
     days = _plan(con, layout, today, policy)
     if not days or not lake.swaps_supported():
         return report

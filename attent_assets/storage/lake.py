@@ -11,7 +11,7 @@ hive-partitioned on the UTC day of `updated_at`. Everything not yet committed li
   (its merged files, plus hard links to the files it keeps); the manifest transaction that replaces
   the merged files' rows by the new ones is the commit point; then the two folders are exchanged in
   one atomic `renameat2(RENAME_EXCHANGE)`, so a reader listing the day sees the old files or the new
-  ones, never both and never neither, and the old folder is deleted.
+  ones, never both and never neither; the old folder is deleted a few minutes later.
 
 `recover` finishes what a killed process committed and undoes the rest, looking only at
 `lake/_staging/` (which holds nothing once every commit is finished), never at the whole lake.
@@ -24,6 +24,7 @@ import errno
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ LAKE_SCHEMAS: Mapping[LakeKind, pa.Schema] = {
 }
 KEY_COLUMNS: Mapping[LakeKind, tuple[str, ...]] = {"leads": ("id",), "events": ("type", "id")}
 STAGING = "_staging"
+#: How long a folder replaced by a compaction is kept for readers still listing it.
+RETIRED_SECONDS = 300.0
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +232,24 @@ class Lake:
         return folder
 
     def finish_swap(self, kind: LakeKind, day: date) -> None:
-        """Exchange a committed swap folder with the day's folder, then delete the old files."""
+        """Exchange a committed swap folder with the day's folder, then retire the old one.
+
+        The old folder is deleted only `RETIRED_SECONDS` later (`sweep_retired`): a reader that
+        opened it just before the exchange still lists every old file, not a shrinking subset."""
         folder = self._swap_dir(kind, day)
         fsync(folder)
         _exchange(folder, self.path(_day_dir(kind, day)))
         self._fsync_dirs([self.kind_dir(kind), folder.parent])
-        shutil.rmtree(folder)
+        retired = self._staging_root("retired")
+        retired.mkdir(parents=True, exist_ok=True)
+        folder.replace(retired / uuid.uuid4().hex)
+
+    def sweep_retired(self, older_than: float = RETIRED_SECONDS) -> None:
+        """Delete folders retired by swaps more than `older_than` seconds ago."""
+        now = time.time()
+        for folder in self._staging_root("retired").glob("*"):
+            if now - folder.stat().st_mtime > older_than:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def discard_swap(self, kind: LakeKind, day: date) -> None:
         shutil.rmtree(self._swap_dir(kind, day), ignore_errors=True)
