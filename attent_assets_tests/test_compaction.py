@@ -152,3 +152,23 @@ def test_recovery_finishes_a_committed_swap_and_discards_an_uncommitted_one(
     assert sorted(lake_versions(tmp_path)) == versions
     assert _manifest(tmp_path) == _on_disk(tmp_path)
     assert not [p for p in (tmp_path / "lake/_staging/swaps").rglob("*") if p.is_file()]
+
+
+def test_files_per_day_stay_bounded_over_many_runs(tmp_path: Path) -> None:
+    """Many runs, each writing a file into the open day then compacting as a sync run does:
+    the open day never holds more than the policy's small files plus the merged one, and once
+    it closes it becomes a single file."""
+    policy = CompactionPolicy(open_day_files=8)
+    most = 0
+    with Store.open(tmp_path, LAYOUT, "run-1") as store:
+        for run in range(60):
+            at = T0 + timedelta(days=1, seconds=run)
+            store.write_events(events(event("MESSAGE", f"r{run}", at)), cursors=[])
+            store.merge_typed()
+            store.compact(today=TODAY, policy=policy)
+            most = max(most, len(_day_files(tmp_path, TODAY)))
+        assert most <= policy.open_day_files + 1
+        store.compact(today=TODAY + timedelta(days=1), policy=policy)
+    assert len(_day_files(tmp_path, TODAY)) == 1
+    assert len(lake_versions(tmp_path)) == 60
+    assert _manifest(tmp_path) == _on_disk(tmp_path)

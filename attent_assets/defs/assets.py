@@ -92,14 +92,14 @@ def attent_assets(
             if isinstance(event, dg.AssetMaterialization | dg.MaterializeResult):
                 materialized.add(event.asset_key)  # type: ignore[arg-type]
             yield event
-        # Checks in a syncing run verify what it wrote; selected alone, they audit everything.
         checks = context.selected_asset_check_keys
         if selected:
+            yield from _compaction(engine)
             checks = checks_for_run(checks, materialized)
+        # Checks in a syncing run verify what it wrote (its files, and the files its compaction
+        # merged them into: fewer to read); selected alone, they audit everything.
         scope = store.run_scope() if selected else AUDIT
         yield from evaluate_checks(store, checks, scope, sync.freshness_minutes)
-        if selected:
-            yield from _compaction(engine)
 
 
 def _stages(
@@ -175,7 +175,7 @@ def _typed(
 
 
 def _compaction(engine: SyncEngine) -> Iterator[Event]:
-    """After the checks (which read the files this run wrote), merge small lake files."""
+    """Merge small lake files, after the typed merge has read them."""
     report = engine.compact()
     if report.days:
         yield dg.AssetObservation(

@@ -50,6 +50,7 @@ class Inspector:
         self._con = con
         self.lake = lake
         self.layout = layout
+        self._scopes: dict[LakeKind, tuple[str, ...]] = {}
 
     @property
     def table_names(self) -> tuple[str, ...]:
@@ -144,8 +145,7 @@ class Inspector:
             return []
         rows = self._con.execute(
             f"""SELECT key, count(*) AS n, min(id) FROM (
-                SELECT id, unnest(json_keys(doc)) AS key FROM {source}
-                WHERE json_type(doc) = 'OBJECT')
+                SELECT id, unnest(doc_keys) AS key FROM {source})
             WHERE NOT list_contains(?::VARCHAR[], key)
             GROUP BY key ORDER BY n DESC, key""",
             [*params, known],
@@ -199,41 +199,57 @@ class Inspector:
         return rows
 
     def _lake_rows(self, table: str, scope: Scope) -> tuple[str, list[object]]:
-        """A FROM clause over the lake versions `table` holds (keys and updated_at), in the
-        scope's files or in the whole lake; empty when there is nothing to read."""
+        """A FROM clause over the lake versions `table` holds (keys, updated_at and `doc_keys`,
+        the top-level keys of the JSON its typed columns read), in the scope's files or in the
+        whole lake; empty when there is nothing to read."""
         kind: LakeKind = "leads" if table == "leads" else "events"
-        if scope.files is None:
-            pattern = self.lake.glob(kind)
-            files: object = pattern
-            if pattern is None:
-                return "", []
-        else:
-            files = list(scope.files.get(kind, ()))
-            if not files:
-                return "", []
         where, params = (
             ("true", []) if table == "leads" else routing(self.layout, self._event(table))
         )
-        source = (
-            "(SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true) "
-            f"WHERE {where})"
-        )
-        return source, [files, *params]
+        if scope.files is None:
+            pattern = self.lake.glob(kind)
+            if pattern is None:
+                return "", []
+            source = (
+                "(SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true) "
+                f"WHERE {where})"
+            )
+            return source, [pattern, *params]
+        staged = self._staged_scope(kind, scope.files.get(kind, ()))
+        return (f"(SELECT * FROM {staged} WHERE {where})", params) if staged else ("", [])
+
+    def _staged_scope(self, kind: LakeKind, files: tuple[str, ...]) -> str:
+        """The scope's versions of `kind` read once into a temporary table that every check of
+        the run queries: keys, updated_at and the top-level keys of the JSON document."""
+        if not files:
+            return ""
+        name = f"temp._attent_scope_{kind}"
+        if self._scopes.get(kind) != files:
+            document = json_document("raw")
+            doc = document if kind == "leads" else f"json_extract({document}, '$.data')"
+            keys = "id" if kind == "leads" else "type, id"
+            self._con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _attent_scope_{kind} AS
+                SELECT {keys}, updated_at,
+                    CASE WHEN json_type({doc}) = 'OBJECT' THEN json_keys({doc}) END AS doc_keys
+                FROM read_parquet(?, union_by_name = true)""",
+                [list(files)],
+            ).fetchall()
+            self._scopes[kind] = files
+        return name
 
     def _documents(self, table: str, scope: Scope) -> tuple[str, list[object]]:
-        """A FROM clause with `type`, `id` and `doc` (the JSON a typed column reads) of the rows
-        `table` holds, or of the lake versions in the scope's files."""
+        """A FROM clause with `type`, `id` and `doc_keys` (the top-level keys of the JSON a
+        typed column reads) of the rows `table` holds, or of the lake versions in the scope."""
+        kind = "'lead'" if table == "leads" else "type"
         if scope.is_audit:
-            doc = "raw" if table == "leads" else "data"
-            kind = "'lead'" if table == "leads" else "type"
-            return f"(SELECT {kind} AS type, id, {ident(doc)} AS doc FROM {self._table(table)})", []
+            doc = ident("raw" if table == "leads" else "data")
+            keys = f"CASE WHEN json_type({doc}) = 'OBJECT' THEN json_keys({doc}) END"
+            return f"(SELECT {kind} AS type, id, {keys} AS doc_keys FROM {self._table(table)})", []
         source, params = self._lake_rows(table, scope)
         if not source:
             return "", []
-        document = json_document("raw")
-        doc = document if table == "leads" else f"json_extract({document}, '$.data')"
-        kind = "'lead'" if table == "leads" else "type"
-        return f"(SELECT {kind} AS type, id, {doc} AS doc FROM {source})", params
+        return f"(SELECT {kind} AS type, id, doc_keys FROM {source})", params
 
     def _table(self, table: str) -> str:
         if table not in self.table_names:

@@ -140,7 +140,8 @@ class Store(Inspector):
         )
 
     def run_scope(self) -> Scope:
-        """The lake files this run committed: what its checks verify."""
+        """The lake files this run committed (its compaction's included, which hold the
+        versions of the files it merged): what its checks verify."""
         rows = self._con.execute(
             f"SELECT kind, path FROM {state_table('lake_files')} WHERE run_id = ? ORDER BY seq",
             [self.run_id],
