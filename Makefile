@@ -41,8 +41,8 @@ lock: $(STAMP)
 		| grep -v -x -F -f requirements-bench.lock >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
-# The benchmark (docs/benchmarks.md; see bench/__main__.py): a few minutes, not part of `make
-# test`. It needs the `bench` extra (dlt, for the comparison), pinned in requirements-bench.lock.
+# The benchmark (docs/benchmarks.md; see bench/__main__.py): about an hour with its long-life
+# section (`python -m bench --sections core` alone takes a few minutes), not part of `make test`. It needs the `bench` extra (dlt, for the comparison), pinned in requirements-bench.lock.
 $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/python -m pip install --quiet -r requirements-bench.lock
 	touch $(BENCH_STAMP)
