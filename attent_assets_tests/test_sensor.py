@@ -28,6 +28,7 @@ from attent_assets.api import (
     parse_timestamp,
 )
 from attent_assets.definitions import defs
+from attent_assets.defs import run_history, sensors
 from attent_assets.defs.audit_schedule import audit_cron_from_env
 from attent_assets.defs.changes import PollBudget, poll_changes
 from attent_assets.defs.cursor import LeadChangeCursor
@@ -424,3 +425,56 @@ def test_rounds_of_changes_each_ticked_and_run_converge(
     request = _reconciliation(instance, datetime.now(UTC))
     assert _execute(instance, resources, request).success
     Harness(server=simulator, data_dir=data_dir).assert_converged()
+
+
+@pytest.mark.parametrize(
+    ("failures", "backoff"),
+    [(1, timedelta(0)), (2, timedelta(minutes=1)), (3, timedelta(minutes=2)),
+     (4, timedelta(minutes=4)), (8, timedelta(hours=1)), (10, timedelta(hours=1))],
+)  # fmt: skip
+def test_relaunches_back_off_exponentially_up_to_an_hour(failures: int, backoff: timedelta) -> None:
+    run = dg.DagsterRun(job_name="attent_sync")
+    ended = datetime(2026, 5, 14, 12, tzinfo=UTC)
+    state = run_history.Failures(run, failures, ended)
+    assert state.backoff == backoff
+    assert state.retry_at == ended + backoff
+
+
+def test_repeated_failed_runs_back_off_and_a_success_resets(
+    simulator: SimulatorServer,
+    tmp_path: Path,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three failed runs in a row: the next tick waits (no request, the due time in its reason);
+    once that time has passed it relaunches; after a success one failure relaunches at once."""
+    resources = _resources(simulator.url, tmp_path)
+    cursor = _caught_up(simulator.world)
+    day = cursor.watermark.date()
+    doomed = sync_request(Mode.INCREMENTAL, PartitionRange.of_days(day, day), "doomed")
+    failing = _resources(simulator.url, tmp_path, max_attempts=1)
+    simulator.faults.fail_first_n, simulator.faults.fail_status = 3, 500
+    failed = [_execute(instance, failing, doomed) for _ in range(3)]
+    assert not any(run.success for run in failed)
+    simulator.stats.reset()
+
+    waiting = _tick(instance, resources, cursor.encode())
+
+    assert waiting.run_requests == []
+    assert waiting.skip_message is not None
+    assert "failed 3 times in a row" in waiting.skip_message
+    assert failed[-1].run_id in waiting.skip_message
+    assert "next try at" in waiting.skip_message
+    assert simulator.stats.requests_total == 0
+    later = datetime.now(UTC) + timedelta(minutes=2, seconds=5)
+    monkeypatch.setattr(sensors, "_now", lambda: later)
+
+    retry = _only(_tick(instance, resources, cursor.encode()))
+
+    assert retry.run_key == f"retry:{failed[-1].run_id}"
+    assert _execute(instance, resources, retry).success
+    monkeypatch.undo()
+    simulator.faults.fail_first_n = 1
+    again = _execute(instance, failing, doomed)
+    assert not again.success
+    assert _only(_tick(instance, resources, cursor.encode())).run_key == f"retry:{again.run_id}"

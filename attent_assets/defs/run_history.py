@@ -3,7 +3,8 @@ its cursor alone, and never opens the warehouse file, which the runs write."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -39,6 +40,51 @@ def latest_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     """The sync run launched last, whatever its status."""
     runs = instance.get_runs(filters=dg.RunsFilter(job_name=attent_sync.name), limit=1)
     return runs[0] if runs else None
+
+
+#: After the second consecutive failed run, relaunches wait this long, doubling up to the cap: a
+#: revoked key, an outage or a bug that fails every run costs one run an hour, not one a tick.
+FIRST_BACKOFF = timedelta(minutes=1)
+MAX_BACKOFF = timedelta(hours=1)
+#: Runs looked at when counting consecutive failures (enough to reach the cap).
+FAILURES_COUNTED = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """The sync runs that failed (or were cancelled) since the last one that succeeded."""
+
+    latest: dg.DagsterRun
+    count: int
+    ended_at: datetime
+
+    @property
+    def backoff(self) -> timedelta:
+        """No wait after one failure (most are passing); then 1 min, 2 min, 4 min, ... 1 h."""
+        if self.count < 2:
+            return timedelta(0)
+        return min(FIRST_BACKOFF * (1 << (self.count - 2)), MAX_BACKOFF)
+
+    @property
+    def retry_at(self) -> datetime:
+        return self.ended_at + self.backoff
+
+
+def recent_failures(instance: dg.DagsterInstance) -> Failures | None:
+    """The latest sync run and how many in a row did not finish, if the latest did not."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(job_name=attent_sync.name), limit=FAILURES_COUNTED
+    )
+    count = 0
+    for record in records:
+        if record.dagster_run.status not in UNFINISHED:
+            break
+        count += 1
+    if not count:
+        return None
+    latest = records[0]
+    ended = latest.end_time or latest.update_timestamp.timestamp()
+    return Failures(latest.dagster_run, count, datetime.fromtimestamp(ended, UTC))
 
 
 def synced_through(instance: dg.DagsterInstance) -> datetime | None:

@@ -45,7 +45,8 @@ def interval_from_env() -> int:
     minimum_interval_seconds=interval_from_env(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Polls GET /leads from its cursor and launches one incremental attent_sync run "
-    "when leads changed, or again after a failed run. Waits while a sync run is in flight.",
+    "when leads changed, or again after a failed run (after repeated failures, with exponential "
+    "backoff up to an hour). Waits while a sync run is in flight.",
 )
 def attent_lead_changes(
     context: dg.SensorEvaluationContext, attent: AttentResource, sync: SyncResource
@@ -58,7 +59,14 @@ def attent_lead_changes(
             "checking for changes once it ends"
         )
     latest = run_history.latest_run(instance)
-    failed = latest if latest is not None and latest.status in run_history.UNFINISHED else None
+    failures = run_history.recent_failures(instance)
+    if failures is not None and _now() < failures.retry_at:
+        return dg.SensorResult(
+            skip_reason=f"attent_sync failed {failures.count} times in a row (last: run "
+            f"{failures.latest.run_id}); backing off {failures.backoff}, next try at "
+            f"{failures.retry_at.isoformat(timespec='seconds')}"
+        )
+    failed = failures.latest if failures is not None else None
     stored = LeadChangeCursor.decode(context.cursor, context.log)
     cursor = resume(stored, run_history.synced_through(instance))
     if cursor is None:
@@ -85,6 +93,11 @@ def attent_lead_changes(
         run_requests=[sync_request(Mode.INCREMENTAL, partitions, key)],
         cursor=detection.cursor.encode(),
     )
+
+
+def _now() -> datetime:
+    """The tick's clock (one place, so a test can move it past a backoff)."""
+    return datetime.now(UTC)
 
 
 def _plan(
