@@ -184,6 +184,8 @@ def _compaction(engine: SyncEngine) -> Iterator[Event]:
                 "compacted_days": report.days,
                 "compacted_files_before": report.files_before,
                 "compacted_files_after": report.files_after,
+                "compacted_rows": report.rows,
+                "compacted_bytes_after": report.bytes_after,
             },
         )
 

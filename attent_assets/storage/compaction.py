@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -77,14 +77,14 @@ class _Day:
 
 @dataclass(slots=True)
 class CompactionReport:
-    """What one compaction did: days merged, and lake files before and after in those days."""
+    """What one compaction did: day folders merged, their files before and after, the rows
+    copied, and the bytes those days hold after."""
 
     days: int = 0
     files_before: int = 0
     files_after: int = 0
     rows: int = 0
     bytes_after: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def compact(
@@ -107,7 +107,6 @@ def compact(
         report.days += 1
         report.files_before += len(day.inputs) + len(day.keep)
         report.rows += sum(i.rows for i in day.inputs)
-        report.by_kind[day.kind] = report.by_kind.get(day.kind, 0) + 1
     report.files_after, report.bytes_after = _files_and_bytes(con, days)
     log.info(
         "lake compaction: %d day folder(s), %d files -> %d",
