@@ -4,6 +4,7 @@ the old files or the new ones, never a mix. Kills in the middle are in test_kill
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from datetime import date, timedelta
@@ -172,3 +173,20 @@ def test_files_per_day_stay_bounded_over_many_runs(tmp_path: Path) -> None:
     assert len(_day_files(tmp_path, TODAY)) == 1
     assert len(lake_versions(tmp_path)) == 60
     assert _manifest(tmp_path) == _on_disk(tmp_path)
+
+
+def test_a_day_with_a_missing_file_is_left_alone_and_the_others_compact(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Store.open(tmp_path, LAYOUT, "run-1") as store:
+        _write_small_files(store, 0, 3, "m")
+        _write_small_files(store, 2, 3, "n")
+        store.merge_typed()
+        lost = tmp_path / "lake/events" / f"date={DAY}" / _day_files(tmp_path, DAY)[0]
+        lost.unlink()
+        with caplog.at_level(logging.ERROR):
+            report = store.compact(today=TODAY + timedelta(days=5))
+    assert report.days == 1
+    assert len(_day_files(tmp_path, DAY)) == 2
+    assert len(_day_files(tmp_path, DAY + timedelta(days=2))) == 1
+    assert any(lost.name in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
