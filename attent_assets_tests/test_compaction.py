@@ -5,6 +5,7 @@ the old files or the new ones, never a mix. Kills in the middle are in test_kill
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import Counter
 from datetime import date, timedelta
@@ -49,6 +50,8 @@ def test_a_closed_day_of_small_files_becomes_one_file_with_every_version_once(
         store.merge_typed()
         before = lake_versions(tmp_path)
         assert len(_day_files(tmp_path, DAY)) == 7
+        folder = tmp_path / "lake/events" / f"date={DAY}"
+        os.utime(folder, (0, 0))  # a day written long ago
 
         report = store.compact(today=TODAY)
 
@@ -61,6 +64,8 @@ def test_a_closed_day_of_small_files_becomes_one_file_with_every_version_once(
     assert not list((tmp_path / "lake/_staging/swaps").rglob("*.parquet"))
     retired = list((tmp_path / "lake/_staging/retired").rglob("*.parquet"))
     assert len(retired) == 7  # kept a while for readers that opened the old folder
+    Lake(tmp_path).sweep_retired()  # retired just now, however old its files
+    assert len(list((tmp_path / "lake/_staging/retired").rglob("*.parquet"))) == 7
     Lake(tmp_path).sweep_retired(older_than=-1)
     assert not list((tmp_path / "lake/_staging").rglob("*.parquet"))
 

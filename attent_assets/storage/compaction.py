@@ -34,7 +34,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attent_assets.storage.lake import LAKE_SCHEMAS, Lake, LakeFile, LakeKind, fsync
+from attent_assets.storage.lake import (
+    LAKE_SCHEMAS,
+    Lake,
+    LakeFile,
+    LakeKind,
+    day_dir,
+    fsync,
+    manifest_rows,
+)
 from attent_assets.storage.layout import Layout
 from attent_assets.storage.sql import registered, scalar, state_table, transaction
 
@@ -188,15 +196,9 @@ def _compact_group(
             folder = lake.stage_swap(day.kind, day.day, day.keep)
             covers = max(i.seq for i in day.inputs)
             outputs += [(f, covers) for f in _write_merged(lake, folder, day, run_id, policy)]
-        manifest = pa.table(
-            {
-                "path": pa.array([f.path for f, _ in outputs], pa.string()),
-                "kind": pa.array([f.kind for f, _ in outputs], pa.string()),
-                "date": pa.array([f.day for f, _ in outputs], pa.date32()),
-                "rows": pa.array([f.rows for f, _ in outputs], pa.int64()),
-                "bytes": pa.array([f.bytes for f, _ in outputs], pa.int64()),
-                "covers_seq": pa.array([c for _, c in outputs], pa.int64()),
-            }
+            lake.seal_swap(day.kind, day.day)
+        manifest = manifest_rows([f for f, _ in outputs]).append_column(
+            "covers_seq", pa.array([c for _, c in outputs], pa.int64())
         )
         merged = [i.path for day in days for i in day.inputs]
         with transaction(con), registered(con, "_attent_compacted", manifest) as staged:
@@ -239,7 +241,7 @@ def _write_merged(
         if rows != expected:
             raise RuntimeError(f"compaction of {day.kind}/{day.day} read {rows} rows of {expected}")
         fsync(target)
-        path = f"lake/{day.kind}/date={day.day.isoformat()}/{name}"
+        path = f"{day_dir(day.kind, day.day)}/{name}"
         files.append(LakeFile(path, day.kind, day.day, rows, target.stat().st_size))
     return files
 

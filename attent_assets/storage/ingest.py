@@ -31,6 +31,7 @@ from attent_assets.storage.lake import (
     LakeFile,
     LakeKind,
     conform,
+    manifest_rows,
 )
 from attent_assets.storage.layout import Layout
 from attent_assets.storage.records import LeadCursor, WriteResult
@@ -131,15 +132,7 @@ class Writer:
         self, kind: LakeKind, fresh: pa.Table, merge: Callable[[str], None]
     ) -> list[LakeFile]:
         files = self.lake.stage(kind, fresh, self.run_id) if fresh.num_rows else []
-        manifest = pa.table(
-            {
-                "path": pa.array([f.path for f in files], pa.string()),
-                "kind": pa.array([f.kind for f in files], pa.string()),
-                "date": pa.array([f.day for f in files], pa.date32()),
-                "rows": pa.array([f.rows for f in files], pa.int64()),
-                "bytes": pa.array([f.bytes for f in files], pa.int64()),
-            }
-        )
+        manifest = manifest_rows(files)
         try:
             with (
                 transaction(self.con),

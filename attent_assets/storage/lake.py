@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -108,6 +108,19 @@ class LakeFile:
     bytes: int
 
 
+def manifest_rows(files: Sequence[LakeFile]) -> pa.Table:
+    """The manifest columns the files fill (the caller adds its run and commit time)."""
+    return pa.table(
+        {
+            "path": pa.array([f.path for f in files], pa.string()),
+            "kind": pa.array([f.kind for f in files], pa.string()),
+            "date": pa.array([f.day for f in files], pa.date32()),
+            "rows": pa.array([f.rows for f in files], pa.int64()),
+            "bytes": pa.array([f.bytes for f in files], pa.int64()),
+        }
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What `Lake.recover` found in the staging area: final paths (files) and `kind/day`
@@ -125,7 +138,8 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _day_dir(kind: LakeKind, day: date) -> str:
+def day_dir(kind: LakeKind, day: date) -> str:
+    """A day's folder, relative to the data directory."""
     return f"lake/{kind}/date={day.isoformat()}"
 
 
@@ -175,7 +189,7 @@ class Lake:
         start = 0
         try:
             for end, day in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
-                path = f"{_day_dir(kind, day)}/{run_id}-{uuid.uuid4().hex}.parquet"
+                path = f"{day_dir(kind, day)}/{run_id}-{uuid.uuid4().hex}.parquet"
                 staged = self._staged(path)
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -186,7 +200,7 @@ class Lake:
                     raise
                 files.append(LakeFile(path, kind, day, end - start, staged.stat().st_size))
                 start = end
-            self._fsync_dirs(self._staged(f.path).parent for f in files)
+            self._fsync_dirs(d for f in files for d in self._new_parents(self._staged(f.path)))
         except BaseException:
             self.discard(files)
             raise
@@ -237,12 +251,17 @@ class Lake:
         The old folder is deleted only `RETIRED_SECONDS` later (`sweep_retired`): a reader that
         opened it just before the exchange still lists every old file, not a shrinking subset."""
         folder = self._swap_dir(kind, day)
-        fsync(folder)
-        _exchange(folder, self.path(_day_dir(kind, day)))
+        _exchange(folder, self.path(day_dir(kind, day)))
         self._fsync_dirs([self.kind_dir(kind), folder.parent])
-        retired = self._staging_root("retired")
-        retired.mkdir(parents=True, exist_ok=True)
-        folder.replace(retired / uuid.uuid4().hex)
+        retired = self._staging_root("retired") / uuid.uuid4().hex
+        retired.parent.mkdir(parents=True, exist_ok=True)
+        folder.replace(retired)
+        os.utime(retired)  # the retirement's age, not the old files'
+
+    def seal_swap(self, kind: LakeKind, day: date) -> None:
+        """Make a staged swap folder durable before its commit: a committed manifest must never
+        name merged files whose folder a power loss could still erase."""
+        self._fsync_dirs(self._new_parents(self._swap_dir(kind, day) / "_"))
 
     def sweep_retired(self, older_than: float = RETIRED_SECONDS) -> None:
         """Delete folders retired by swaps more than `older_than` seconds ago."""
@@ -263,16 +282,14 @@ class Lake:
         forward: list[str] = []
         back: list[str] = []
         for kind, day, folder in self._pending_swaps():
-            live = {p.name for p in self.path(_day_dir(kind, day)).iterdir()}
-            new = [
-                f"{_day_dir(kind, day)}/{p.name}" for p in folder.iterdir() if p.name not in live
-            ]
+            live = {p.name for p in self.path(day_dir(kind, day)).iterdir()}
+            new = [f"{day_dir(kind, day)}/{p.name}" for p in folder.iterdir() if p.name not in live]
             if new and committed(new):
                 self.finish_swap(kind, day)
-                forward.append(_day_dir(kind, day))
+                forward.append(day_dir(kind, day))
             else:
                 shutil.rmtree(folder)
-                back.append(_day_dir(kind, day))
+                back.append(day_dir(kind, day))
         staged = list(self._pending_files())
         listed = committed(staged) if staged else set()
         forward += [path for path in staged if path in listed]
@@ -294,6 +311,11 @@ class Lake:
         if next(self.kind_dir(kind).glob("date=*/*.parquet"), None) is None:
             return None
         return str(self.kind_dir(kind) / "date=*" / "*.parquet")
+
+    def _new_parents(self, path: Path) -> list[Path]:
+        """The folders above `path` up to the lake's, which staging may just have created."""
+        lake = self.data_dir / "lake"
+        return [p for p in path.parents if p == lake or lake in p.parents]
 
     def _place(self, paths: list[str]) -> None:
         for path in paths:
