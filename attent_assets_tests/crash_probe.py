@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from attent_assets.api import AttentClient
-from attent_assets.storage import Store
+from attent_assets.storage import CompactionPolicy, Store
 from attent_assets.sync import LAYOUT, Mode, SyncEngine, SyncSettings, Window
 from attent_assets_tests.harness import fast_client_settings
 
@@ -109,7 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.kill is not None:
         args.kill.install()
     window = Window(start=args.window_start) if args.mode is Mode.REPLAY else None
-    settings = SyncSettings(batch_rows=40, batch_leads=5)
+    # Small commits and an eager compaction: many commits and many day swaps to kill.
+    settings = SyncSettings(
+        batch_rows=40,
+        batch_leads=5,
+        commit_bytes=0,
+        compaction=CompactionPolicy(closed_day_files=2),
+    )
     with (
         AttentClient(fast_client_settings(args.url)) as client,
         Store.open(args.data_dir, LAYOUT, args.run_id) as store,

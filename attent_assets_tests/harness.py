@@ -46,7 +46,7 @@ class Harness:
     server: SimulatorServer
     data_dir: Path
     settings: SyncSettings = field(
-        default_factory=lambda: SyncSettings(batch_rows=40, batch_leads=5)
+        default_factory=lambda: SyncSettings(batch_rows=40, batch_leads=5, commit_bytes=0)
     )
     client_overrides: dict[str, Any] = field(default_factory=dict)
 

@@ -70,6 +70,20 @@ def test_a_closed_day_of_small_files_becomes_one_file_with_every_version_once(
     assert not list((tmp_path / "lake/_staging").rglob("*.parquet"))
 
 
+def test_a_closed_day_with_a_few_files_is_left_as_it_is(tmp_path: Path) -> None:
+    """What a backfill of one or two commits leaves is not rewritten."""
+    few = CompactionPolicy().closed_day_files - 1
+    with Store.open(tmp_path, LAYOUT, "run-1") as store:
+        _write_small_files(store, 0, few, "k")
+        store.merge_typed()
+        assert store.compact(today=TODAY).days == 0
+        assert len(_day_files(tmp_path, DAY)) == few
+        _write_small_files(store, 0, 1, "l")
+        store.merge_typed()
+        assert store.compact(today=TODAY).days == 1
+    assert len(_day_files(tmp_path, DAY)) == 1
+
+
 def test_the_open_day_is_compacted_only_once_it_holds_many_small_files(tmp_path: Path) -> None:
     policy = CompactionPolicy(open_day_files=5)
     with Store.open(tmp_path, LAYOUT, "run-1") as store:
@@ -87,7 +101,7 @@ def test_the_open_day_is_compacted_only_once_it_holds_many_small_files(tmp_path:
 
 def test_event_files_wait_until_every_typed_table_has_merged_them(tmp_path: Path) -> None:
     with Store.open(tmp_path, LAYOUT, "run-1") as store:
-        _write_small_files(store, 0, 3, "d")
+        _write_small_files(store, 0, 4, "d")
         store.merge_typed(["messages"])  # the other tables have not read them yet
         assert store.compact(today=TODAY).days == 0
         store.merge_typed()
@@ -98,7 +112,7 @@ def test_typed_merges_skip_a_compacted_day_and_replays_still_read_it(tmp_path: P
     """A compacted file covers files every table merged: an incremental merge leaves a deleted
     row deleted (it did not read the day again), a replay of the day brings it back."""
     with Store.open(tmp_path, LAYOUT, "run-1") as store:
-        _write_small_files(store, 0, 3, "e")
+        _write_small_files(store, 0, 4, "e")
         store.merge_typed()
         store.compact(today=TODAY)
     query(tmp_path, "DELETE FROM attent.messages WHERE id = 'e1'")
@@ -184,14 +198,14 @@ def test_a_day_with_a_missing_file_is_left_alone_and_the_others_compact(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with Store.open(tmp_path, LAYOUT, "run-1") as store:
-        _write_small_files(store, 0, 3, "m")
-        _write_small_files(store, 2, 3, "n")
+        _write_small_files(store, 0, 4, "m")
+        _write_small_files(store, 2, 4, "n")
         store.merge_typed()
         lost = tmp_path / "lake/events" / f"date={DAY}" / _day_files(tmp_path, DAY)[0]
         lost.unlink()
         with caplog.at_level(logging.ERROR):
             report = store.compact(today=TODAY + timedelta(days=5))
     assert report.days == 1
-    assert len(_day_files(tmp_path, DAY)) == 2
+    assert len(_day_files(tmp_path, DAY)) == 3
     assert len(_day_files(tmp_path, DAY + timedelta(days=2))) == 1
     assert any(lost.name in r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)

@@ -275,7 +275,7 @@ def test_ten_thousand_events_in_one_millisecond_arrive_whole(
         world.put_event(lead, _event(lead, f"bulk-{n:05d}", at, data={"n": n}), touch_lead=False)
     world.put_event(lead, _event(lead, "after-bulk", _tick(world)))
     harness.client_overrides = {"page_size": 1000}
-    harness.settings = SyncSettings(batch_rows=3000, batch_leads=5)
+    harness.settings = SyncSettings(batch_rows=3000, batch_leads=5, commit_bytes=0)
     harness.backfill()
     harness.assert_converged()
     assert harness.query("SELECT count(*) FROM attent.messages WHERE id LIKE 'bulk-%'") == [

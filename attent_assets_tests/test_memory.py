@@ -1,7 +1,8 @@
 """Peak memory of a full sync stays flat as the number of events grows (exact figures: bench/).
 
 Each sync runs in a fresh process (`python -m bench.memory`), so the figure holds the sync alone,
-with batches small enough that both sizes span many of them.
+with batches and commits small enough that both sizes span many of them (what a sync holds is
+bounded by `SyncSettings.commit_bytes`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ def _peak(events_per_lead: int) -> PeakRss:
     )
     with SimulatorServer(world, api_key=SIMULATOR_KEY) as server:
         return peak_rss(
-            server.url, concurrency=8, page_size=200, api_key=SIMULATOR_KEY, batch_rows=2_000
+            server.url,
+            concurrency=8,
+            page_size=200,
+            api_key=SIMULATOR_KEY,
+            batch_rows=2_000,
+            commit_bytes=256 * 1024,
         )
 
 

@@ -42,6 +42,33 @@ def test_backfill_then_incremental_equal_truth_and_a_rerun_changes_nothing(
     harness.assert_converged()
 
 
+def _most_files_in_a_day(harness: Harness) -> int:
+    folders = (harness.data_dir / "lake").glob("*/date=*")
+    return max(len(list(folder.glob("*.parquet"))) for folder in folders)
+
+
+@pytest.mark.parametrize(
+    ("commit_bytes", "commit_seconds", "one_commit"),
+    [
+        (SyncSettings().commit_bytes, SyncSettings().commit_seconds, True),
+        (0, 60, False),
+        (2**30, 0, False),
+    ],
+    ids=["held to the end", "committed at every hand-over", "committed as time passes"],
+)
+def test_a_backfill_holds_its_rows_until_a_commit_is_due(
+    harness: Harness, commit_bytes: int, commit_seconds: float, one_commit: bool
+) -> None:
+    """Small hand-overs (5 leads) still make one file per day per commit: the rows are held
+    until `commit_bytes` or `commit_seconds` says a commit is due."""
+    harness.settings = SyncSettings(
+        batch_rows=40, batch_leads=5, commit_bytes=commit_bytes, commit_seconds=commit_seconds
+    )
+    harness.backfill()
+    harness.assert_converged()
+    assert (_most_files_in_a_day(harness) == 1) is one_commit
+
+
 def test_incremental_from_empty_state_is_a_full_sync(harness: Harness) -> None:
     harness.run()
     harness.assert_converged()

@@ -52,13 +52,21 @@ def test_a_write_failure_is_raised_in_the_caller() -> None:
     assert written < 1000
 
 
-def test_leaving_on_an_error_still_stores_what_was_submitted() -> None:
-    written: list[int] = []
+def test_leaving_on_an_error_still_stores_what_was_submitted_then_finishes() -> None:
+    written: list[int | str] = []
     with (
         pytest.raises(RuntimeError, match="fetch failed"),
-        BackgroundWriter[int](written.append) as w,
+        BackgroundWriter[int](written.append, finish=lambda: written.append("finished")) as w,
     ):
         w.submit(1)
         w.submit(2)
         raise RuntimeError("fetch failed")
-    assert written == [1, 2]
+    assert written == [1, 2, "finished"]
+
+
+def test_a_failure_to_finish_is_raised_in_the_caller() -> None:
+    def fail() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"), BackgroundWriter[int](print, finish=fail):
+        pass

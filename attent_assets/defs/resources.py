@@ -18,6 +18,7 @@ from attent_assets.storage import Store
 from attent_assets.sync import LAYOUT, Mode, SyncSettings
 
 DEFAULT_BASE_URL = "https://api.attent.app/v1"
+_MIB = 2**20
 
 
 class AttentResource(dg.ConfigurableResource):
@@ -128,7 +129,11 @@ class SyncResource(dg.ConfigurableResource):
         default=300.0,
         description="Every cursor re-reads this trailing window (late-visible writes).",
     )
-    batch_rows: int = Field(default=20_000, description="Events per Parquet batch and commit.")
+    commit_mib: int = Field(
+        default=SyncSettings().commit_bytes // _MIB,
+        description="Lake rows held before a commit (one Parquet file per day per commit); "
+        "bounds a run's memory.",
+    )
     freshness_minutes: float = Field(
         default=30.0, description="The lag check warns when data is older than this."
     )
@@ -139,5 +144,5 @@ class SyncResource(dg.ConfigurableResource):
 
     def settings(self) -> SyncSettings:
         return SyncSettings(
-            lookback=timedelta(seconds=self.lookback_seconds), batch_rows=self.batch_rows
+            lookback=timedelta(seconds=self.lookback_seconds), commit_bytes=self.commit_mib * _MIB
         )

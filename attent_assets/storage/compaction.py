@@ -4,7 +4,7 @@ Every sync adds files per day it touches (a sensor run every minute adds 1-3 to 
 and readers, the audit and recovery all slow down with the file count. After its writes, a run
 merges the small files of
 
-- each closed day (before today, UTC) that has two or more of them, and
+- each closed day (before today, UTC) once it holds `CompactionPolicy.closed_day_files` of them,
 - today's still-open folder once it holds `CompactionPolicy.open_day_files` of them,
 
 into files of up to `CompactionPolicy.target_bytes`, in the manifest's commit order. Versions are
@@ -61,7 +61,11 @@ class CompactionPolicy:
     target_bytes: int = 128 * _MIB
     #: Files smaller than this are merged; larger ones are kept as they are.
     small_bytes: int = 32 * _MIB
-    #: Today's folder is merged once it holds this many small files (a closed day at two).
+    #: A closed day is merged once it holds this many small files. A backfill writes one file per
+    #: day per commit (sync/held.py), usually one or two: a few files cost readers less than
+    #: rewriting every day of a year would cost the sync.
+    closed_day_files: int = 4
+    #: Today's folder is merged once it holds this many small files.
     open_day_files: int = 20
     #: Days swapped per manifest transaction.
     days_per_commit: int = 64
@@ -152,7 +156,7 @@ def _plan(
     chosen = [
         key
         for key, inputs in small.items()
-        if len(inputs) >= (2 if key[1] < today else policy.open_day_files)
+        if len(inputs) >= (policy.closed_day_files if key[1] < today else policy.open_day_files)
     ]
     if not chosen:
         return []

@@ -15,8 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pyarrow as pa
-
 from attent_assets.api import AttentClient, LeadEvents
 from attent_assets.storage import (
     CompactionReport,
@@ -26,6 +24,7 @@ from attent_assets.storage import (
     QuarantinedRecord,
     Store,
 )
+from attent_assets.sync.held import Commit, HeldRows
 from attent_assets.sync.progress import Progress
 from attent_assets.sync.report import EventsReport, LeadsReport, StepReport
 from attent_assets.sync.rows import event_rows, lead_rows
@@ -86,9 +85,9 @@ class SyncEngine:
             advances = since <= (stored or floor)
         report = LeadsReport(since=since)
         started = datetime.now(UTC)
-        # Pages are written a batch at a time, as events are: one set of files and one commit
-        # per batch rather than per page.
-        batch: list[pa.Table] = []
+        # Pages are committed a few at a time (held.py), as events are: one set of files and one
+        # commit per `commit_bytes` rather than per page.
+        held = HeldRows(self._settings)
         limit = started if advances else None
         with _client_counters(self._client, report):
             for page in self._client.iter_leads(updated_since=since):
@@ -98,12 +97,11 @@ class SyncEngine:
                 report.observe(
                     max((x.updated_at for x in page.leads if x.updated_at), default=None)
                 )
-                batch.append(rows)
-                if sum(table.num_rows for table in batch) >= self._settings.batch_rows:
-                    self._write_leads(batch, report.newest_updated_at, limit, report)
-                    batch = []
-            if batch:
-                self._write_leads(batch, report.newest_updated_at, limit, report)
+                held.add(rows)
+                if held.due():
+                    self._write_leads(held.take(), report.newest_updated_at, limit, report)
+            if held:
+                self._write_leads(held.take(), report.newest_updated_at, limit, report)
         if mode is Mode.REPLAY:
             self._store.restore_leads(since.date())
         if advances:
@@ -177,7 +175,7 @@ class SyncEngine:
 
     def _write_leads(
         self,
-        pages: list[pa.Table],
+        commit: Commit,
         newest: datetime | None,
         limit: datetime | None,
         report: LeadsReport,
@@ -187,7 +185,7 @@ class SyncEngine:
         stamped in the future (a broken clock, hostile data) would otherwise hide every later
         change from incremental runs."""
         watermark = None if limit is None else _not_after(newest, limit)
-        result = self._store.write_leads(pa.concat_tables(pages), watermark=watermark)
+        result = self._store.write_leads(commit.rows, watermark=watermark)
         report.add_write(
             result.rows_written, result.new_keys, result.updated_keys, dict(result.partitions)
         )
@@ -225,7 +223,11 @@ class SyncEngine:
         progress = Progress(self._log, "events", len(todos), self._settings.progress_seconds)
         by_id = {t.lead_id: t for t in todos}
         requests = ((t.lead_id, starts[t.lead_id]) for t in todos)
-        with BackgroundWriter[_Pending](lambda p: self._store_batch(p, report)) as writer:
+        held = HeldRows(self._settings)
+        with BackgroundWriter[_Pending](
+            lambda pending: self._hand_over(pending, held, report),
+            finish=lambda: self._commit_events(held, report),
+        ) as writer:
             for page in self._client.iter_events_many(requests):
                 report.records_fetched += len(page.events)
                 batch.add(page)
@@ -250,15 +252,24 @@ class SyncEngine:
             if batch.pages or batch.cursors:
                 writer.submit(batch.take())
 
-    def _store_batch(self, pending: _Pending, report: EventsReport) -> None:
-        """Runs on the writer thread, the only user of the store during the events step."""
+    def _hand_over(self, pending: _Pending, held: HeldRows, report: EventsReport) -> None:
+        """Runs on the writer thread, the only user of the store during the events step: turns
+        fetched pages into lake rows and commits what is held once it is due."""
         rows, bad = event_rows(pending.pages)
         report.quarantined += self._quarantine("event", bad)
         for page in pending.pages:
             for event in page.events:
                 report.observe(event.updated_at)
                 report.by_type[event.type or "(missing)"] += 1
-        result = self._store.write_events(rows, cursors=pending.cursors)
+        held.add(rows, pending.cursors)
+        if held.due():
+            self._commit_events(held, report)
+
+    def _commit_events(self, held: HeldRows, report: EventsReport) -> None:
+        if not held:
+            return
+        commit = held.take()
+        result = self._store.write_events(commit.rows, cursors=commit.cursors)
         report.add_write(
             result.rows_written, result.new_keys, result.updated_keys, dict(result.partitions)
         )

@@ -33,12 +33,18 @@ class SyncSettings:
     #: (an index lagging behind a write) are caught when they fall inside this window; re-reading
     #: is safe because every merge is idempotent and keeps the newest version.
     lookback: timedelta = timedelta(minutes=5)
-    #: Events, or leads, buffered before they are written as one batch (one set of Parquet files,
-    #: one commit).
+    #: Events fetched before they are handed to the writer thread, which turns them into lake
+    #: rows (bounding the Python objects held at once).
     batch_rows: int = 20_000
-    #: Leads whose events are complete before their cursors are committed even if the batch is
-    #: small, so a long run keeps making durable progress.
+    #: Leads finished before their cursors are handed to the writer even if few events came.
     batch_leads: int = 1_000
+    #: Lake rows (Arrow bytes) held before they are committed: one Parquet file per day per
+    #: commit, so larger commits mean fewer files and less compaction. Bounds a sync's memory
+    #: (about three times this at the peak of a commit). 0 commits every hand-over.
+    commit_bytes: int = 128 * 2**20
+    #: Seconds after which whatever is held is committed anyway, so a long run keeps making
+    #: durable progress: a killed run fetches again at most this much.
+    commit_seconds: float = 60.0
     #: Where a lead with no events cursor starts reading.
     floor: datetime = EPOCH
     #: Seconds between progress log lines in long runs.
@@ -51,6 +57,8 @@ class SyncSettings:
             raise ValueError("lookback must not be negative")
         if self.batch_rows < 1 or self.batch_leads < 1:
             raise ValueError("batch_rows and batch_leads must be at least 1")
+        if self.commit_bytes < 0 or self.commit_seconds < 0:
+            raise ValueError("commit_bytes and commit_seconds must not be negative")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,22 @@ _POLL_SECONDS = 0.1
 
 
 class BackgroundWriter(Generic[T]):
-    """Calls `write(item)` for each submitted item, in order, on one thread.
+    """Calls `write(item)` for each submitted item, in order, on one thread, then `finish()`.
 
-    A failure in `write` stops the writer and is raised in the caller at its next `submit` or at
-    the end of the `with` block. Leaving the block drains what was submitted first — even when the
-    block raised, since every submitted batch is complete and worth keeping — then joins the thread.
+    A failure in either stops the writer and is raised in the caller at its next `submit` or at
+    the end of the `with` block. Leaving the block drains what was submitted first and finishes —
+    even when the block raised, since every submitted batch is complete and worth keeping — then
+    joins the thread.
     """
 
-    def __init__(self, write: Callable[[T], None], name: str = "attent-writer") -> None:
+    def __init__(
+        self,
+        write: Callable[[T], None],
+        finish: Callable[[], None] = lambda: None,
+        name: str = "attent-writer",
+    ) -> None:
         self._write = write
+        self._finish = finish
         self._queue: queue.Queue[object] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -66,9 +73,10 @@ class BackgroundWriter(Generic[T]):
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _DONE:
-                return
             try:
+                if item is _DONE:
+                    self._finish()
+                    return
                 self._write(item)  # type: ignore[arg-type]
             except BaseException as error:
                 self._error = error
