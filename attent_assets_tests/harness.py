@@ -16,7 +16,7 @@ from attent_assets.api import AttentClient, ClientSettings, parse_timestamp
 from attent_assets.simulator import SimulatorServer, World
 from attent_assets.storage import Store
 from attent_assets.sync import LAYOUT, Mode, SyncEngine, SyncReport, SyncSettings, Window
-from attent_assets.sync.tables import EVENT_TABLE_NAMES, OTHER_EVENTS
+from attent_assets.sync.schema import OTHER_EVENTS, TABLE_OF_TYPE
 
 SIMULATOR_KEY = "test-key"
 
@@ -38,7 +38,7 @@ def fast_client_settings(url: str, **overrides: Any) -> ClientSettings:
 
 
 def table_for(event_type: str) -> str:
-    return EVENT_TABLE_NAMES.get(event_type, OTHER_EVENTS)
+    return TABLE_OF_TYPE.get(event_type, OTHER_EVENTS)
 
 
 @dataclass
@@ -105,7 +105,7 @@ class Harness:
 
     def warehouse_events(self) -> dict[tuple[str, str], tuple[str, datetime, Any]]:
         found: dict[tuple[str, str], tuple[str, datetime, Any]] = {}
-        for table in [*EVENT_TABLE_NAMES.values(), OTHER_EVENTS]:
+        for table in [*TABLE_OF_TYPE.values(), OTHER_EVENTS]:
             for type_, id_, updated, data in self.query(
                 f"SELECT type, id, updated_at, data FROM attent.{table}"
             ):

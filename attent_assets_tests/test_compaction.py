@@ -15,7 +15,7 @@ import pytest
 
 from attent_assets.storage import CompactionPolicy, Store
 from attent_assets.storage.lake import Lake
-from attent_assets.sync.tables import LAYOUT
+from attent_assets.sync.schema import LAYOUT
 from attent_assets_tests.test_lake import T0, event, events, lake_files, lake_versions, query
 
 DAY = T0.date()

@@ -42,7 +42,7 @@ BAD_SETTINGS: dict[str, tuple[dict[str, Any], bool, str]] = {
         False,
         "base_url must not contain credentials",
     ),
-    "unknown-event-type": ({"types": ["MESSAGE", "SMS"]}, False, "types contains ['SMS']"),
+    "odd-event-type": ({"types": ["MESSAGE", "sms reply"]}, False, "types contains ['sms reply']"),
     "page-size-zero": ({"page_size": 0}, False, "page_size must be an integer from 1 to 1000"),
     "page-size-over-the-api-limit": (
         {"page_size": 5000},

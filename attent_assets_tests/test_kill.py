@@ -53,9 +53,9 @@ KILL_POINTS = {
     "parquet-write": KillPoint("pyarrow.parquet", "write_table", "after", 16),
     "parquet-fsync": KillPoint("attent_assets.storage.lake", "fsync", "after", 50),
     # Inside the commit transaction: the lead merge, the watermark, the events cursors.
-    "lead-merge": KillPoint("attent_assets.storage.ingest", "upsert_leads", "after", 1),
-    "watermark-commit": KillPoint("attent_assets.storage.ingest", "raise_watermark", "after", 1),
-    "cursor-commit": KillPoint("attent_assets.storage.ingest", "advance_cursors", "after", 2),
+    "lead-merge": KillPoint("attent_assets.storage.store", "upsert_leads", "after", 1),
+    "watermark-commit": KillPoint("attent_assets.storage.state", "raise_watermark", "after", 1),
+    "cursor-commit": KillPoint("attent_assets.storage.state", "advance_cursors", "after", 2),
     # Committed, staged files not moved yet; or killed between two moves (also in recovery).
     "before-rename": KillPoint("attent_assets.storage.lake", "Lake.publish", "before", 4),
     "between-renames": KillPoint("pathlib", "Path.replace", "after", 16),

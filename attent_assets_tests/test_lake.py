@@ -29,7 +29,7 @@ from attent_assets.storage import (
     Store,
 )
 from attent_assets.storage.lake import Lake
-from attent_assets.sync.tables import LAYOUT
+from attent_assets.sync.schema import LAYOUT
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -252,7 +252,7 @@ def test_an_interrupt_inside_the_transaction_rolls_back_leads(
     def interrupted(*_: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("attent_assets.storage.ingest.raise_watermark", interrupted)
+    monkeypatch.setattr("attent_assets.storage.state.raise_watermark", interrupted)
 
     with pytest.raises(KeyboardInterrupt):
         store.write_leads(leads(("L1", T0)), watermark=T0)
@@ -292,7 +292,7 @@ def test_recovery_deletes_an_uncommitted_staged_file(
         raise SystemExit("killed before the commit")
 
     with Store.open(tmp_path, LAYOUT, "run-1") as store:
-        monkeypatch.setattr("attent_assets.storage.ingest.advance_cursors", crashed)
+        monkeypatch.setattr("attent_assets.storage.state.advance_cursors", crashed)
         monkeypatch.setattr(Lake, "discard", lambda *_: None)  # a kill cleans nothing up
         with pytest.raises(SystemExit):
             store.write_events(

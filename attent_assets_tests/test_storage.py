@@ -32,7 +32,7 @@ from attent_assets.storage import (
     typed,
 )
 from attent_assets.storage.connection import WORKER_THREADS
-from attent_assets.sync.tables import LAYOUT
+from attent_assets.sync.schema import LAYOUT
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE_TYPES = ["X'); DROP TABLE leads;--", "../../etc", 'quote"d', "SMS_REACTION"]

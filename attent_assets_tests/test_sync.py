@@ -290,7 +290,7 @@ def _die_on_call(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: 
     [
         # Parquet staged, transaction not committed: the staged files are orphans (a dead process
         # cleans nothing up) and the next open deletes them.
-        pytest.param("ingest", "advance_cursors", 3, id="after-parquet-before-cursors"),
+        pytest.param("state", "advance_cursors", 3, id="after-parquet-before-cursors"),
         # Transaction committed, files not yet moved into place: the next open finishes.
         pytest.param("lake.Lake", "publish", 4, id="after-commit-before-rename"),
         # The typed merge commits chunk by chunk and moves its progress marks after the last:
@@ -301,15 +301,15 @@ def _die_on_call(monkeypatch: pytest.MonkeyPatch, target: Any, name: str, call: 
 def test_a_run_interrupted_at_each_stage_converges_on_the_next_run(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, module: str, name: str, call: int
 ) -> None:
-    from attent_assets.storage import ingest, lake, typed
+    from attent_assets.storage import lake, state, typed
 
-    targets = {"ingest": ingest, "lake.Lake": lake.Lake, "typed": typed}
+    targets = {"state": state, "lake.Lake": lake.Lake, "typed": typed}
     with monkeypatch.context() as patch:
         _die_on_call(patch, targets[module], name, call)
         patch.setattr(lake.Lake, "discard", lambda self, files: None)
         with pytest.raises(_Killed):
             harness.backfill()
-    if module == "ingest":
+    if module == "state":
         staged = (harness.data_dir / "lake" / "_staging").rglob("*.parquet")
         assert list(staged), "the kill left staged files"
     harness.run()

@@ -10,34 +10,15 @@ from attent_assets.api.errors import (
     AttentUnavailableError,
     AttentUnexpectedStatusError,
 )
-from attent_assets.api.models import (
-    DATA_MODELS,
-    DOCUMENTED_TYPES,
-    CallData,
-    ComplianceBlockedData,
-    CustomData,
-    EmailData,
-    Event,
-    EventData,
-    JsonValue,
-    Lead,
-    MessageData,
-    ModelField,
-    ToolCallData,
-    format_timestamp,
-    json_field,
-    model_fields,
-    parse_timestamp,
-)
+from attent_assets.api.models import Event, Lead, format_timestamp
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage
 from attent_assets.api.ratelimit import AdaptiveRateLimiter
 from attent_assets.api.retry import parse_retry_after
 from attent_assets.api.settings import ClientSettings
 from attent_assets.api.stats import ClientStats
+from attent_assets.values import parse_timestamp
 
 __all__ = [
-    "DATA_MODELS",
-    "DOCUMENTED_TYPES",
     "AdaptiveRateLimiter",
     "AttentAuthError",
     "AttentBadRequestError",
@@ -47,26 +28,15 @@ __all__ = [
     "AttentNotFoundError",
     "AttentUnavailableError",
     "AttentUnexpectedStatusError",
-    "CallData",
     "ClientSettings",
     "ClientStats",
-    "ComplianceBlockedData",
-    "CustomData",
-    "EmailData",
     "Event",
-    "EventData",
     "EventPage",
-    "JsonValue",
     "Lead",
     "LeadEvents",
     "LeadPage",
-    "MessageData",
-    "ModelField",
-    "ToolCallData",
     "format_timestamp",
-    "json_field",
     "lead_events_path",
-    "model_fields",
     "parse_retry_after",
     "parse_timestamp",
 ]

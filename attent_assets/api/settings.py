@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from attent_assets.api.errors import AttentConfigError
-from attent_assets.api.models import DOCUMENTED_TYPES
 
 
 def _package_version() -> str:
@@ -18,6 +18,7 @@ def _package_version() -> str:
 
 
 DEFAULT_USER_AGENT = f"attent-assets/{_package_version()} (+httpx)"
+_TYPE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,11 +65,11 @@ class ClientSettings:
         if self.types is not None:
             if not self.types:
                 raise AttentConfigError("types must not be empty; use None to fetch every type")
-            unknown = [t for t in self.types if t not in DOCUMENTED_TYPES]
-            if unknown:
+            # Any type name is accepted: new types appear without notice.
+            odd = [t for t in self.types if not _TYPE_NAME.fullmatch(t)]
+            if odd:
                 raise AttentConfigError(
-                    f"types contains {unknown!r}, which is not a documented event type; "
-                    f"valid types: {', '.join(DOCUMENTED_TYPES)}"
+                    f"types contains {odd!r}; event types are upper-case names like MESSAGE"
                 )
 
     def _validate_base_url(self) -> None:

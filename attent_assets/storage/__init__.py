@@ -9,7 +9,7 @@ from attent_assets.storage.lake import (
     LEAD_LAKE_SCHEMA,
     LEAD_ROWS_SCHEMA,
 )
-from attent_assets.storage.layout import Column, ColumnKind, EventTable, Layout
+from attent_assets.storage.layout import RAW, Column, ColumnKind, EventTable, Layout
 from attent_assets.storage.records import (
     LeadCursor,
     LeadTodo,
@@ -25,6 +25,7 @@ __all__ = [
     "EVENT_ROWS_SCHEMA",
     "LEAD_LAKE_SCHEMA",
     "LEAD_ROWS_SCHEMA",
+    "RAW",
     "WAREHOUSE_FILE",
     "Column",
     "ColumnKind",

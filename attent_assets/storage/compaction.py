@@ -38,12 +38,11 @@ from attent_assets.storage.lake import (
     LAKE_SCHEMAS,
     Lake,
     LakeFile,
-    LakeKind,
     day_dir,
     fsync,
     manifest_rows,
 )
-from attent_assets.storage.layout import Layout
+from attent_assets.storage.layout import LakeKind, Layout
 from attent_assets.storage.sql import registered, scalar, state_table, transaction
 
 log = logging.getLogger(__name__)

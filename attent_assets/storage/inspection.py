@@ -15,8 +15,8 @@ from typing import Any
 
 import duckdb
 
-from attent_assets.storage.lake import Lake, LakeKind
-from attent_assets.storage.layout import EventTable, Layout
+from attent_assets.storage.lake import Lake
+from attent_assets.storage.layout import ENVELOPES, KEYS, EventTable, LakeKind, Layout
 from attent_assets.storage.sql import (
     as_utc,
     ident,
@@ -25,9 +25,10 @@ from attent_assets.storage.sql import (
     state_table,
     user_table,
 )
-from attent_assets.storage.typed import EVENT_KEY, routing
+from attent_assets.storage.typed import routing
 
-_LEAD_ENVELOPE: tuple[str, ...] = ("id", "updatedAt")
+#: The lead's JSON keys its envelope reads (its other keys are typed columns, or unknown).
+_LEAD_ENVELOPE = tuple(f.json_key for f in ENVELOPES["leads"] if f.json_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +262,6 @@ class Inspector:
 
     def _keys(self, table: str) -> tuple[str, ...]:
         self._table(table)
-        if table == "leads":
-            return ("id",)
         if table == "quarantine":
             return ("record_hash",)
-        return EVENT_KEY
+        return KEYS["leads" if table == "leads" else "events"]

@@ -30,43 +30,47 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-LakeKind = Literal["leads", "events"]
-LAKE_KINDS: tuple[LakeKind, ...] = ("leads", "events")
+from attent_assets.storage.layout import (
+    ENVELOPES,
+    KEYS,
+    LAKE_KINDS,
+    RAW,
+    SYNC_FIELDS,
+    ColumnKind,
+    Field,
+    LakeKind,
+)
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-LEAD_ROWS_SCHEMA = pa.schema(
-    [("id", pa.string()), ("updated_at", TIMESTAMP), ("raw", pa.string())],
-)
-EVENT_ROWS_SCHEMA = pa.schema(
-    [
-        ("type", pa.string()),
-        ("id", pa.string()),
-        ("room_id", pa.string()),
-        ("org_id", pa.string()),
-        ("timestamp", TIMESTAMP),
-        ("updated_at", TIMESTAMP),
-        ("raw", pa.string()),
-    ],
-)
-_SYNC_FIELDS = [pa.field("synced_at", TIMESTAMP), pa.field("run_id", pa.string())]
-LEAD_LAKE_SCHEMA = pa.schema([*LEAD_ROWS_SCHEMA, *_SYNC_FIELDS])
-EVENT_LAKE_SCHEMA = pa.schema([*EVENT_ROWS_SCHEMA, *_SYNC_FIELDS])
+_ARROW_TYPES: Mapping[ColumnKind, pa.DataType] = {
+    "text": pa.string(),
+    "identifier": pa.string(),
+    "timestamp": TIMESTAMP,
+}
 
+
+def _arrow_fields(fields: Sequence[Field]) -> list[pa.Field]:
+    return [pa.field(f.name, _ARROW_TYPES[f.kind]) for f in fields]
+
+
+#: What the sync hands to `Store.write_*`: the envelope, then the record's JSON text.
 ROW_SCHEMAS: Mapping[LakeKind, pa.Schema] = {
-    "leads": LEAD_ROWS_SCHEMA,
-    "events": EVENT_ROWS_SCHEMA,
+    kind: pa.schema([*_arrow_fields(ENVELOPES[kind]), pa.field(RAW, pa.string())])
+    for kind in LAKE_KINDS
 }
+#: What the lake's files hold: the rows plus the sync's columns.
 LAKE_SCHEMAS: Mapping[LakeKind, pa.Schema] = {
-    "leads": LEAD_LAKE_SCHEMA,
-    "events": EVENT_LAKE_SCHEMA,
+    kind: pa.schema([*ROW_SCHEMAS[kind], *_arrow_fields(SYNC_FIELDS)]) for kind in LAKE_KINDS
 }
-KEY_COLUMNS: Mapping[LakeKind, tuple[str, ...]] = {"leads": ("id",), "events": ("type", "id")}
+LEAD_ROWS_SCHEMA = ROW_SCHEMAS["leads"]
+EVENT_ROWS_SCHEMA = ROW_SCHEMAS["events"]
+LEAD_LAKE_SCHEMA = LAKE_SCHEMAS["leads"]
+EVENT_LAKE_SCHEMA = LAKE_SCHEMAS["events"]
 STAGING = "_staging"
 #: How long a folder replaced by a compaction is kept for readers still listing it.
 RETIRED_SECONDS = 300.0
@@ -89,7 +93,7 @@ def conform(rows: pa.Table, kind: LakeKind) -> pa.Table:
         if field.type == TIMESTAMP and not (pa.types.is_timestamp(given) and given.tz):
             raise ValueError(f"{kind} column {field.name!r} must be a tz-aware timestamp: {given}")
     table = rows.select(schema.names).cast(schema)
-    for name in (*KEY_COLUMNS[kind], "updated_at"):
+    for name in (f.name for f in ENVELOPES[kind] if f.required):
         nulls = table.column(name).null_count
         if nulls:
             raise ValueError(f"{nulls} {kind} rows have no {name}; quarantine them instead")
@@ -182,7 +186,7 @@ class Lake:
         The directories are fsynced too: a committed manifest row must never point at a staged
         file whose directory entry a power loss could still erase.
         """
-        order = [(name, "ascending") for name in ("updated_at", *KEY_COLUMNS[kind])]
+        order = [(name, "ascending") for name in ("updated_at", *KEYS[kind])]
         table = table.cast(LAKE_SCHEMAS[kind]).sort_by(order)
         runs = pc.run_end_encode(pc.cast(table.column("updated_at").combine_chunks(), pa.date32()))
         files: list[LakeFile] = []

@@ -13,10 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-ColumnKind = Literal["text", "bool", "int", "float", "timestamp", "json"]
+from attent_assets.values import ValueKind
+
+#: How a typed column reads its JSON value (values.py has the rules).
+ColumnKind = ValueKind
 
 SQL_TYPES: Mapping[ColumnKind, str] = {
     "text": "VARCHAR",
+    "identifier": "VARCHAR",
     "bool": "BOOLEAN",
     "int": "BIGINT",
     "float": "DOUBLE",
@@ -24,18 +28,77 @@ SQL_TYPES: Mapping[ColumnKind, str] = {
     "json": "JSON",
 }
 
-LEAD_FIXED_COLUMNS = ("id", "updated_at", "raw", "synced_at", "run_id")
-EVENT_FIXED_COLUMNS = (
-    "type",
-    "id",
-    "room_id",
-    "org_id",
-    "timestamp",
-    "updated_at",
-    "data",
-    "synced_at",
-    "run_id",
-)
+LakeKind = Literal["leads", "events"]
+LAKE_KINDS: tuple[LakeKind, ...] = ("leads", "events")
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A column every row of a kind has whatever its payload: keys, versions, the sync's own.
+
+    `json_key` is where the record has it (the client's models parse it from there);
+    `required` fields are NOT NULL in the lake and the tables (keys and versions: a record
+    without them is quarantined before it gets here)."""
+
+    name: str
+    kind: ColumnKind
+    json_key: str | None = None
+    required: bool = False
+
+
+#: The envelope of each kind: the columns the row builder fills from a parsed record, before
+#: the record's JSON text (`raw`). Every lake schema, table definition and SELECT list of the
+#: envelope is derived from here.
+ENVELOPES: Mapping[LakeKind, tuple[Field, ...]] = {
+    "leads": (
+        Field("id", "identifier", "id", required=True),
+        Field("updated_at", "timestamp", "updatedAt", required=True),
+    ),
+    "events": (
+        Field("type", "text", "type", required=True),
+        Field("id", "identifier", "id", required=True),
+        Field("room_id", "identifier", "roomId"),
+        Field("org_id", "identifier", "orgId"),
+        Field("timestamp", "timestamp", "timestamp"),
+        Field("updated_at", "timestamp", "updatedAt", required=True),
+    ),
+}
+#: What identifies a record; its versions are told apart by `updated_at`.
+KEYS: Mapping[LakeKind, tuple[str, ...]] = {"leads": ("id",), "events": ("type", "id")}
+#: Added by the sync to every lake row and table row: when, and by which run.
+SYNC_FIELDS = (Field("synced_at", "timestamp"), Field("run_id", "text"))
+#: The record's JSON text, as the lake keeps it.
+RAW = "raw"
+#: The JSON column each kind's tables keep, and where it is in the record: typed columns are
+#: read from it (a lead's whole record; an event's `data`).
+DOCUMENTS: Mapping[LakeKind, tuple[str, tuple[str, ...]]] = {
+    "leads": ("raw", ()),
+    "events": ("data", ("data",)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TableColumn:
+    """One column of a warehouse table, as its DDL and its Dagster column schema show it."""
+
+    name: str
+    sql_type: str
+    required: bool = False
+
+
+def _table_column(field: Field) -> TableColumn:
+    return TableColumn(field.name, SQL_TYPES[field.kind], required=field.required)
+
+
+def fixed_columns(kind: LakeKind) -> tuple[str, ...]:
+    """The columns of every table of `kind` besides its typed ones."""
+    return (
+        *(f.name for f in ENVELOPES[kind]),
+        DOCUMENTS[kind][0],
+        *(f.name for f in SYNC_FIELDS),
+    )
+
+
 RESERVED_TABLES = ("leads", "quarantine")
 ACTIVITY_COLUMN = "last_activity_at"
 
@@ -83,7 +146,7 @@ class EventTable:
         _check_name("table name", self.name)
         if self.name in RESERVED_TABLES:
             raise ValueError(f"table name {self.name!r} is reserved")
-        _check_columns(f"table {self.name!r}", self.columns, EVENT_FIXED_COLUMNS)
+        _check_columns(f"table {self.name!r}", self.columns, fixed_columns("events"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +157,7 @@ class Layout:
     event_tables: tuple[EventTable, ...]
 
     def __post_init__(self) -> None:
-        _check_columns("leads", self.lead_columns, LEAD_FIXED_COLUMNS)
+        _check_columns("leads", self.lead_columns, fixed_columns("leads"))
         activity = [c for c in self.lead_columns if c.name == ACTIVITY_COLUMN]
         if not activity or activity[0].kind != "timestamp":
             # leads_needing_events compares it with each lead's activity_seen cursor.
@@ -114,6 +177,33 @@ class Layout:
     @property
     def catch_all(self) -> EventTable | None:
         return next((t for t in self.event_tables if t.event_type is None), None)
+
+    def lead_table_columns(self) -> tuple[TableColumn, ...]:
+        """attent.leads: its key, the typed columns, then the rest (an order existing
+        warehouses have)."""
+        key, *rest = ENVELOPES["leads"]
+        return (
+            _table_column(key),
+            *(TableColumn(c.name, SQL_TYPES[c.kind]) for c in self.lead_columns),
+            *map(_table_column, rest),
+            TableColumn(DOCUMENTS["leads"][0], SQL_TYPES["json"]),
+            *map(_table_column, SYNC_FIELDS),
+        )
+
+    def event_table_columns(self, table: EventTable) -> tuple[TableColumn, ...]:
+        """An event table: the envelope, `data`, the typed columns, then the sync's columns."""
+        return (
+            *map(_table_column, ENVELOPES["events"]),
+            TableColumn(DOCUMENTS["events"][0], SQL_TYPES["json"]),
+            *(TableColumn(c.name, SQL_TYPES[c.kind]) for c in table.columns),
+            *map(_table_column, SYNC_FIELDS),
+        )
+
+    def table_columns(self, name: str) -> tuple[TableColumn, ...]:
+        """The columns of the warehouse table `name` (leads or an event table), in order."""
+        if name == "leads":
+            return self.lead_table_columns()
+        return self.event_table_columns(self.event_table(name))
 
     def event_table(self, name: str) -> EventTable:
         for table in self.event_tables:

@@ -14,19 +14,10 @@ from typing import Any
 import duckdb
 
 from attent_assets.storage.layout import SQL_TYPES, Column, ColumnKind
+from attent_assets.values import ACCEPTED_JSON_TYPES, TIMESTAMP_PATTERN
 
 USER_SCHEMA = "attent"
 STATE_SCHEMA = "attent_state"
-
-# JSON value types (as json_type names them) accepted for each kind: any other type is a wrong
-# type and becomes NULL instead of being coerced ("12" is not an int, true is not a string).
-_ACCEPTED_JSON_TYPES: dict[ColumnKind, tuple[str, ...]] = {
-    "text": ("VARCHAR",),
-    "bool": ("BOOLEAN",),
-    "int": ("BIGINT", "UBIGINT"),
-    "float": ("BIGINT", "UBIGINT", "DOUBLE"),
-    "timestamp": ("VARCHAR",),
-}
 
 
 def ident(name: str) -> str:
@@ -67,15 +58,22 @@ def extract_all(doc_sql: str, columns: Sequence[Column]) -> str:
 
 
 def typed_value(value_sql: str, kind: ColumnKind) -> str:
-    """The extracted JSON value as `kind`'s SQL type, NULL when it has the wrong JSON type."""
+    """The extracted JSON value as `kind`'s SQL type, by the rules of values.py: NULL when it
+    has another JSON type (or, for a timestamp, another spelling)."""
     if kind == "json":
         return non_null_json(value_sql)
-    accepted = ", ".join(literal(t) for t in _ACCEPTED_JSON_TYPES[kind])
+    json_type = f"json_type({value_sql})"
     text = f"json_extract_string({value_sql}, '$')"
-    return (
-        f"CASE WHEN json_type({value_sql}) IN ({accepted}) "
-        f"THEN try_cast({text} AS {SQL_TYPES[kind]}) END"
-    )
+    accepted = ", ".join(literal(t) for t in ACCEPTED_JSON_TYPES[kind])
+    value = f"try_cast({text} AS {SQL_TYPES[kind]})"
+    when = f"{json_type} IN ({accepted})"
+    if kind == "int":
+        # A float with no fraction is the same integer (12.0 is 12).
+        whole = f"try_cast({text} AS DOUBLE)"
+        when = f"({when} OR ({json_type} = 'DOUBLE' AND {whole} = trunc({whole})))"
+    elif kind == "timestamp":
+        when = f"{when} AND regexp_full_match({text}, {literal(TIMESTAMP_PATTERN)})"
+    return f"CASE WHEN {when} THEN {value} END"
 
 
 def typed_columns(values_sql: str, columns: Sequence[Column]) -> list[str]:

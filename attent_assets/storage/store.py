@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,13 +18,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from attent_assets.storage import state
+from attent_assets.storage import commit, state
 from attent_assets.storage.compaction import CompactionPolicy, CompactionReport, compact
 from attent_assets.storage.connection import connect
-from attent_assets.storage.ingest import Writer
+from attent_assets.storage.ddl import ensure_schema
 from attent_assets.storage.inspection import Inspector, Scope
-from attent_assets.storage.lake import Lake, LakeKind
-from attent_assets.storage.layout import Layout
+from attent_assets.storage.lake import Lake
+from attent_assets.storage.layout import LakeKind, Layout
+from attent_assets.storage.leads import restore_leads, upsert_leads
 from attent_assets.storage.quarantine import quarantine
 from attent_assets.storage.records import (
     LeadCursor,
@@ -34,8 +35,7 @@ from attent_assets.storage.records import (
     WriteResult,
 )
 from attent_assets.storage.sql import state_table
-from attent_assets.storage.typed import merge_typed, restore_leads
-from attent_assets.storage.warehouse import ensure_schema
+from attent_assets.storage.typed import merge_typed
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 # The run id is part of every lake file name: keep it to characters that are safe in paths.
@@ -57,7 +57,6 @@ class Store(Inspector):
         read_only: bool,
     ) -> None:
         super().__init__(con, lake, layout)
-        self._writer = Writer(con, lake, layout, run_id)
         self.run_id = run_id
         self.read_only = read_only
 
@@ -97,7 +96,14 @@ class Store(Inspector):
     def write_leads(self, rows: pa.Table, *, watermark: datetime | None) -> WriteResult:
         """Store new lead versions (lake + attent.leads) and raise the watermark, atomically."""
         self._require_writable()
-        return self._writer.write_leads(rows, watermark)
+
+        def merge(fresh: str) -> None:
+            commit.record_versions(self._con, "leads", fresh)
+            upsert_leads(self._con, self.layout, fresh)
+            if watermark is not None:
+                state.raise_watermark(self._con, state.LEADS_WATERMARK, watermark)
+
+        return self._write("leads", rows, merge, has_state=watermark is not None)
 
     def write_events(self, rows: pa.Table, *, cursors: Sequence[LeadCursor]) -> WriteResult:
         """Store new event versions in the lake and advance the leads' cursors, atomically.
@@ -105,7 +111,20 @@ class Store(Inspector):
         `rows` may be empty while `cursors` are not: a lead read to the end with nothing new.
         """
         self._require_writable()
-        return self._writer.write_events(rows, cursors)
+
+        def merge(fresh: str) -> None:
+            commit.record_versions(self._con, "events", fresh)
+            if cursors:
+                state.advance_cursors(self._con, cursors)
+
+        return self._write("events", rows, merge, has_state=bool(cursors))
+
+    def _write(
+        self, kind: LakeKind, rows: pa.Table, merge: Callable[[str], None], *, has_state: bool
+    ) -> WriteResult:
+        return commit.write(
+            self._con, self.lake, self.run_id, kind, rows, merge, has_state=has_state
+        )
 
     def quarantine(self, records: Sequence[QuarantinedRecord]) -> int:
         """Keep records that cannot be keyed; returns how many were not stored before."""

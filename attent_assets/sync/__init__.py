@@ -2,8 +2,8 @@
 
 from attent_assets.sync.engine import SyncEngine, SyncReport
 from attent_assets.sync.report import EventsReport, LeadsReport
+from attent_assets.sync.schema import LAYOUT, TABLE_NAMES
 from attent_assets.sync.settings import EPOCH, Mode, SyncSettings, Window
-from attent_assets.sync.tables import LAYOUT, TABLE_NAMES
 
 __all__ = [
     "EPOCH",

@@ -12,11 +12,19 @@ import orjson
 import pyarrow as pa
 
 from attent_assets.api import Event, Lead, LeadEvents
-from attent_assets.storage import EVENT_ROWS_SCHEMA, LEAD_ROWS_SCHEMA, QuarantinedRecord
+from attent_assets.storage import EVENT_ROWS_SCHEMA, LEAD_ROWS_SCHEMA, RAW, QuarantinedRecord
 
 
 def _raw(record: dict[str, object]) -> str:
     return orjson.dumps(record).decode()
+
+
+def _rows(records: Sequence[Lead] | Sequence[Event], schema: pa.Schema) -> pa.Table:
+    """The envelope columns of `schema`, read from the records' attributes of the same names
+    (storage/layout.py declares them; api/models.py parses them), then their JSON text."""
+    columns = {name: [getattr(record, name) for record in records] for name in schema.names[:-1]}
+    columns[RAW] = [_raw(record.raw) for record in records]
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
 def lead_rows(leads: Sequence[Lead]) -> tuple[pa.Table, list[QuarantinedRecord]]:
@@ -28,20 +36,15 @@ def lead_rows(leads: Sequence[Lead]) -> tuple[pa.Table, list[QuarantinedRecord]]
             bad.append(QuarantinedRecord("lead", lead.id, lead.problems, _raw(lead.raw)))
         else:
             keyed.append(lead)
-    columns = {
-        "id": [lead.id for lead in keyed],
-        "updated_at": [lead.updated_at for lead in keyed],
-        "raw": [_raw(lead.raw) for lead in keyed],
-    }
-    return pa.Table.from_pydict(columns, schema=LEAD_ROWS_SCHEMA), bad
+    return _rows(keyed, LEAD_ROWS_SCHEMA), bad
 
 
 def event_rows(pages: Iterable[LeadEvents]) -> tuple[pa.Table, list[QuarantinedRecord]]:
     """Lake rows for the events that can be keyed; the others, raw, for quarantine.
 
-    Built a column at a time, one comprehension each: this runs for every event of a sync, on
-    the writer thread, and every millisecond it holds the GIL is one the fetching threads wait
-    (measured: under half the time of appending each event to seven lists).
+    Built a column at a time, one comprehension each (`_rows`): this runs for every event of a
+    sync, on the writer thread, and every millisecond it holds the GIL is one the fetching threads
+    wait (measured: under half the time of appending each event to seven lists).
     """
     keyed: list[Event] = []
     bad: list[QuarantinedRecord] = []
@@ -53,13 +56,4 @@ def event_rows(pages: Iterable[LeadEvents]) -> tuple[pa.Table, list[QuarantinedR
                 )
             else:
                 keyed.append(event)
-    columns = {
-        "type": [event.type for event in keyed],
-        "id": [event.id for event in keyed],
-        "room_id": [event.room_id for event in keyed],
-        "org_id": [event.org_id for event in keyed],
-        "timestamp": [event.timestamp for event in keyed],
-        "updated_at": [event.updated_at for event in keyed],
-        "raw": [_raw(event.raw) for event in keyed],
-    }
-    return pa.Table.from_pydict(columns, schema=EVENT_ROWS_SCHEMA), bad
+    return _rows(keyed, EVENT_ROWS_SCHEMA), bad

@@ -1,7 +1,9 @@
-"""The DuckDB schema: user tables in `attent`, sync state in `attent_state`.
+"""The DuckDB schema (DDL): user tables in `attent`, sync state in `attent_state`.
 
-`ensure_schema` is idempotent and runs on every read-write open. When a newer Layout adds a typed
-column, the column is added and filled from the JSON already stored, so old rows are not left NULL.
+`ensure_schema` is idempotent and runs on every read-write open, and brings a warehouse written by
+an older declaration (sync/schema.py) up to the current one: a new typed column is added and filled
+from the JSON already stored, so old rows are not left NULL; a type that got a table of its own
+has its rows moved out of the catch-all.
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ from collections.abc import Sequence
 
 import duckdb
 
-from attent_assets.storage.layout import SQL_TYPES, Column, Layout
+from attent_assets.storage.layout import (
+    KEYS,
+    SQL_TYPES,
+    Column,
+    EventTable,
+    LakeKind,
+    Layout,
+    TableColumn,
+    fixed_columns,
+)
+from attent_assets.storage.projection import upsert, with_typed
 from attent_assets.storage.sql import (
     STATE_SCHEMA,
     USER_SCHEMA,
@@ -26,37 +38,12 @@ from attent_assets.storage.sql import (
 LAKE_FILES_SEQUENCE = f"{ident(STATE_SCHEMA)}.{ident('lake_files_seq')}"
 
 
-def _column_defs(columns: Sequence[Column]) -> list[str]:
-    return [f"{ident(c.name)} {SQL_TYPES[c.kind]}" for c in columns]
-
-
-def _leads_ddl(layout: Layout) -> str:
-    columns = [
-        '"id" VARCHAR PRIMARY KEY',
-        *_column_defs(layout.lead_columns),
-        '"updated_at" TIMESTAMPTZ NOT NULL',
-        '"raw" JSON',
-        '"synced_at" TIMESTAMPTZ',
-        '"run_id" VARCHAR',
-    ]
-    return f"CREATE TABLE IF NOT EXISTS {user_table('leads')} ({', '.join(columns)})"
-
-
-def _event_table_ddl(name: str, columns: Sequence[Column]) -> str:
-    defs = [
-        '"type" VARCHAR NOT NULL',
-        '"id" VARCHAR NOT NULL',
-        '"room_id" VARCHAR',
-        '"org_id" VARCHAR',
-        '"timestamp" TIMESTAMPTZ',
-        '"updated_at" TIMESTAMPTZ NOT NULL',
-        '"data" JSON',
-        *_column_defs(columns),
-        '"synced_at" TIMESTAMPTZ',
-        '"run_id" VARCHAR',
-        'PRIMARY KEY ("type", "id")',
-    ]
-    return f"CREATE TABLE IF NOT EXISTS {user_table(name)} ({', '.join(defs)})"
+def _table_ddl(name: str, kind: LakeKind, columns: Sequence[TableColumn]) -> str:
+    defs = [f"{ident(c.name)} {c.sql_type}{' NOT NULL' if c.required else ''}" for c in columns]
+    keys = ", ".join(map(ident, KEYS[kind]))
+    return (
+        f"CREATE TABLE IF NOT EXISTS {user_table(name)} ({', '.join(defs)}, PRIMARY KEY ({keys}))"
+    )
 
 
 def _fixed_ddl() -> list[str]:
@@ -108,15 +95,46 @@ def _add_missing_columns(
         con.execute(f"UPDATE {user_table(table)} SET {name} = {typed_value(value, column.kind)}")
 
 
+def _copy_from_catch_all(
+    con: duckdb.DuckDBPyConnection, catch_all: EventTable, table: EventTable
+) -> None:
+    """Merge the catch-all's rows of `table`'s type into `table`, typed from their `data`."""
+    names = ", ".join(map(ident, fixed_columns("events")))
+    fixed = f"SELECT {names} FROM {user_table(catch_all.name)} WHERE type = ?"
+    select = with_typed(fixed, "events", table.columns)
+    con.execute(upsert(table.name, "events", table.columns, select), [table.event_type]).fetchall()
+
+
+def _promote_types(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
+    """Move the rows of every type that now has a table of its own out of the catch-all (a
+    warehouse written before the table was declared), so each `(type, id)` stays in one table.
+    Runs in the schema's transaction: a process killed mid-move leaves the rows where they were,
+    and the next open moves them."""
+    catch_all = layout.catch_all
+    if catch_all is None:
+        return
+    found = con.execute(
+        f"SELECT DISTINCT type FROM {user_table(catch_all.name)} WHERE list_contains(?, type)",
+        [list(layout.claimed_types)],
+    ).fetchall()
+    for (event_type,) in found:
+        table = next(t for t in layout.event_tables if t.event_type == event_type)
+        _copy_from_catch_all(con, catch_all, table)
+        con.execute(
+            f"DELETE FROM {user_table(catch_all.name)} WHERE type = ?", [event_type]
+        ).fetchall()
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     with transaction(con):
         for schema in (USER_SCHEMA, STATE_SCHEMA):
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
-        con.execute(_leads_ddl(layout))
+        con.execute(_table_ddl("leads", "leads", layout.lead_table_columns()))
         for table in layout.event_tables:
-            con.execute(_event_table_ddl(table.name, table.columns))
+            con.execute(_table_ddl(table.name, "events", layout.event_table_columns(table)))
         for statement in _fixed_ddl():
             con.execute(statement)
         _add_missing_columns(con, "leads", "raw", layout.lead_columns)
         for table in layout.event_tables:
             _add_missing_columns(con, table.name, "data", table.columns)
+        _promote_types(con, layout)
