@@ -22,9 +22,9 @@ import pytest
 
 from attent_assets.api import AttentClient, AttentUnavailableError, ClientSettings
 from attent_assets.definitions import defs
-from attent_assets.defs.partitions import partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer, World
+from attent_assets_tests.surface import partitions
 
 SECRET = "sk-attent-7Qf9-secret-never-shown"
 WRONG_SECRET = "sk-attent-3Zx1-wrong-but-still-secret"
