@@ -14,10 +14,14 @@ from dagster_duckdb import DuckDBResource
 TABLE = "analytics.lead_engagement"
 SOURCES = ("messages", "calls", "emails", "compliance_blocks")
 
-#: Every event of the four tables with its lead, UTC time, kind, direction and call seconds.
-_EVENTS = """
-    SELECT room_id AS lead_id, timezone('UTC', "timestamp") AS at, 'message' AS kind,
-           direction, NULL::BIGINT AS seconds FROM attent.messages
+#: Every event of the four tables as (lead, UTC time, kind, direction, call seconds), then one row
+#: per lead and day.
+ENGAGEMENT_SQL = f"""
+CREATE OR REPLACE TABLE {TABLE} AS
+WITH events AS (
+    SELECT room_id AS lead_id, timezone('UTC', "timestamp") AS event_at, 'message' AS kind,
+           direction, NULL::BIGINT AS seconds
+    FROM attent.messages
     UNION ALL
     SELECT room_id, timezone('UTC', "timestamp"), 'call', direction, duration_seconds
     FROM attent.calls
@@ -26,24 +30,21 @@ _EVENTS = """
     UNION ALL
     SELECT room_id, timezone('UTC', "timestamp"), 'compliance_block', NULL, NULL
     FROM attent.compliance_blocks
-"""
-
-ENGAGEMENT_SQL = f"""
-CREATE OR REPLACE TABLE {TABLE} AS
-WITH dated AS (
-    SELECT *, CAST(at AS DATE) AS day FROM ({_EVENTS})
-    WHERE lead_id IS NOT NULL AND at IS NOT NULL
+),
+dated AS (
+    SELECT *, CAST(event_at AS DATE) AS day FROM events
+    WHERE lead_id IS NOT NULL AND event_at IS NOT NULL
 ),
 first_inbound AS (
-    SELECT lead_id, day, min(at) AS at FROM dated
+    SELECT lead_id, day, min(event_at) AS event_at FROM dated
     WHERE kind = 'message' AND direction = 'INBOUND' GROUP BY lead_id, day
 ),
 first_response AS (
-    SELECT i.lead_id, i.day, epoch(min(d.at) - i.at) AS first_response_seconds
+    SELECT i.lead_id, i.day, epoch(min(d.event_at) - i.event_at) AS first_response_seconds
     FROM first_inbound i JOIN dated d
       ON d.lead_id = i.lead_id AND d.day = i.day AND d.kind = 'message'
-     AND d.direction = 'OUTBOUND' AND d.at >= i.at
-    GROUP BY i.lead_id, i.day, i.at
+     AND d.direction = 'OUTBOUND' AND d.event_at >= i.event_at
+    GROUP BY i.lead_id, i.day, i.event_at
 )
 SELECT lead_id, day,
     count(*) FILTER (WHERE kind = 'message' AND direction = 'INBOUND') AS inbound_messages,
