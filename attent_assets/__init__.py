@@ -4,7 +4,10 @@ The component is imported on first use, so the parts that do not need Dagster (t
 sync engine) import without it.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attent_assets.defs.component import AttentComponent
 
 __all__ = ["AttentComponent"]
 

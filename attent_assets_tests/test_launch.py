@@ -16,7 +16,7 @@ from attent_assets.defs.lead_engagement import TABLE
 from attent_assets.defs.resources import AttentResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
-from attent_assets_tests.surface import LEADS, partitions
+from attent_assets_tests.surface import LEADS, TYPED_KEYS, partitions
 
 ENGAGEMENT = dg.AssetKey(["attent", "lead_engagement"])
 
@@ -72,6 +72,30 @@ def test_a_backfill_runs_in_the_mode_its_run_config_names(
     # Incremental: the changed leads and their events, not every lead's events again.
     leads = len(simulator.world.truth_leads())
     assert simulator.stats.requests_total - before < leads
+
+
+def test_the_catalogs_columns_are_the_materialized_ones(
+    simulator: SimulatorServer, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """The column schema on the specs (before any run) equals what a sync reports after it."""
+    _backfill(simulator, tmp_path / "data", instance)
+    specs = defs.get_assets_def(LEADS).specs_by_key
+    observed = instance.fetch_observations(LEADS, limit=1).records[0].asset_observation
+    assert observed is not None
+    reported = {LEADS: observed.metadata}
+    for key in TYPED_KEYS.values():
+        event = instance.get_latest_materialization_event(key)
+        assert event is not None
+        assert event.asset_materialization is not None
+        reported[key] = event.asset_materialization.metadata
+
+    def columns(schema: Any) -> list[tuple[str, str]]:
+        return [(column.name, column.type) for column in schema.columns]
+
+    for key, metadata in reported.items():
+        schema = "dagster/column_schema"
+        assert columns(specs[key].metadata[schema]) == columns(metadata[schema].value), key
+        assert specs[key].metadata["dagster/table_name"] == metadata["dagster/table_name"].value
 
 
 def _expected_engagement(harness: Harness) -> list[tuple[Any, ...]]:
