@@ -72,9 +72,9 @@ def _listed(project: Path) -> dict[str, set[str]]:
 def test_dg_checks_and_lists_the_projects_contract() -> None:
     _dg("check", "defs", cwd=PROJECT_ROOT)
     expected = _surface("attent", ("attent", "warehouse", "sync"))
-    # The example downstream asset, and the sensor Dagster adds to evaluate its automation.
+    # The example downstream asset, and the sensor that evaluates its automation condition.
     expected["assets"].add("attent/lead_engagement")
-    expected["sensors"].add("default_automation_condition_sensor")
+    expected["sensors"].add("attent_lead_engagement_automation")
     assert _listed(PROJECT_ROOT) == expected
     components = _dg("list", "components", "--json", cwd=PROJECT_ROOT)
     assert "attent_assets.AttentComponent" in components

@@ -121,3 +121,12 @@ def lead_engagement(warehouse: DuckDBResource) -> dg.MaterializeResult:
             ),
         ],
     )
+
+
+#: Evaluates the asset's automation condition, running from the start: Dagster's default
+#: automation sensor would do it too, but starts stopped until someone switches it on in the UI.
+lead_engagement_automation = dg.AutomationConditionSensorDefinition(
+    "attent_lead_engagement_automation",
+    target=[lead_engagement],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
