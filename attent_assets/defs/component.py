@@ -40,6 +40,13 @@ from attent_assets.defs.schedules import (
 from attent_assets.defs.sensors import build_lead_change_sensor, interval_from_env
 from attent_assets.defs.specs import AssetOptions, build_specs
 
+
+def _doc(description: str) -> dg.Resolver:
+    """A YAML attribute resolved as is, with the description editors and `dg` show."""
+    resolver: dg.Resolver = dg.Resolver.default(description=description)
+    return resolver
+
+
 #: `{{ env.NAME }}` or `{{ env('NAME') }}`: the only ways to give the API key.
 _ENV_REFERENCE = re.compile(
     r"\{\{\s*env(?:\.(?P<attr>\w+)|\(\s*['\"](?P<call>\w+)['\"]\s*\))\s*\}\}"
@@ -71,40 +78,71 @@ class AttentComponent(dg.Component, dg.Resolvable):
     a DuckDB warehouse, kept fresh by a sensor, with checks, a daily reconciliation and a
     whole-history audit. Every name derives from `key_prefix`."""
 
-    key_prefix: str = DEFAULT_PREFIX
-    #: The asset group; unset: the key prefix.
-    group: str | None = None
-    #: `{{ env.NAME }}`; unset: $ATTENT_API_KEY when a run starts.
+    key_prefix: Annotated[
+        str, _doc("Names every key, job, sensor, schedule, resource and the pool.")
+    ] = DEFAULT_PREFIX
+    group: Annotated[str | None, _doc("The asset group. Unset: the key prefix.")] = None
     api_key: Annotated[
         dg.EnvVar | None,
-        dg.Resolver(resolve_api_key, model_field_type=str | None, inject_before_resolve=False),
+        dg.Resolver(
+            resolve_api_key,
+            model_field_type=str | None,
+            inject_before_resolve=False,
+            description="'{{ env.NAME }}': read from that variable when a run or tick starts. "
+            "Unset: $ATTENT_API_KEY.",
+            examples=["{{ env.ACME_ATTENT_API_KEY }}"],
+        ),
     ] = None
-    #: Unset: $ATTENT_BASE_URL, else https://api.attent.app/v1.
-    base_url: str | None = None
-    #: First day to sync (its week is the first partition). Unset: $ATTENT_START_DATE, else
-    #: 2026-01-01.
-    start_date: str | None = None
-    #: Lake and warehouse.duckdb. Unset: $ATTENT_DATA_DIR, else ./data.
-    data_dir: str | None = None
-    #: Only these documented event types (MESSAGE, CALL, ...). Unset: every type.
-    types: list[str] | None = None
-    #: Unset: $ATTENT_SENSOR_INTERVAL_SECONDS, else 60.
-    sensor_interval_seconds: int | None = None
-    sensor_default_status: Literal["running", "stopped"] = "running"
-    reconciliation_cron: str = DEFAULT_RECONCILIATION_CRON
-    #: Unset: $ATTENT_AUDIT_CRON, else daily at 04:00 UTC.
-    audit_cron: str | None = None
-    #: The pool of every step that writes the warehouse (give it a limit of 1). Unset:
-    #: `warehouse` for the default prefix, else `<prefix>_warehouse`.
-    pool: str | None = None
-    owners: list[str] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    #: The typed tables' FreshnessPolicy: warn / fail when a table has not changed for this long
-    #: (null: no policy).
-    freshness_warn_hours: float | None = 6.0
-    freshness_fail_hours: float | None = 24.0
-    #: Applied to the built definitions, as in dagster's integration components.
-    asset_post_processors: Sequence[AssetPostProcessor] | None = None
+    base_url: Annotated[
+        str | None, _doc("API base URL. Unset: $ATTENT_BASE_URL, else https://api.attent.app/v1.")
+    ] = None
+    start_date: Annotated[
+        str | None,
+        _doc(
+            "First day to sync, like '2026-01-01' (its week is the first partition). "
+            "Unset: $ATTENT_START_DATE, else 2026-01-01."
+        ),
+    ] = None
+    data_dir: Annotated[
+        str | None, _doc("The lake and warehouse.duckdb. Unset: $ATTENT_DATA_DIR, else ./data.")
+    ] = None
+    types: Annotated[
+        list[str] | None,
+        _doc("Only these documented event types (MESSAGE, CALL, ...). Unset: every type."),
+    ] = None
+    sensor_interval_seconds: Annotated[
+        int | None, _doc("Unset: $ATTENT_SENSOR_INTERVAL_SECONDS, else 60.")
+    ] = None
+    sensor_default_status: Annotated[
+        Literal["running", "stopped"], _doc("How the sensor starts.")
+    ] = "running"
+    reconciliation_cron: Annotated[str, _doc("The daily reconcile run (UTC).")] = (
+        DEFAULT_RECONCILIATION_CRON
+    )
+    audit_cron: Annotated[
+        str | None,
+        _doc("The whole-history audit (UTC). Unset: $ATTENT_AUDIT_CRON, else 0 4 * * *."),
+    ] = None
+    pool: Annotated[
+        str | None,
+        _doc(
+            "The pool of every step that writes the warehouse; give it a limit of 1. Unset: "
+            "warehouse for the default prefix, else <prefix>_warehouse."
+        ),
+    ] = None
+    owners: Annotated[list[str], _doc("Owners of every asset.")] = field(default_factory=list)
+    tags: Annotated[dict[str, str], _doc("Tags on every asset.")] = field(default_factory=dict)
+    freshness_warn_hours: Annotated[
+        float | None, _doc("The typed tables' FreshnessPolicy warns after this long unchanged.")
+    ] = 6.0
+    freshness_fail_hours: Annotated[
+        float | None,
+        _doc("The typed tables' FreshnessPolicy fails after this long unchanged (null: none)."),
+    ] = 24.0
+    asset_post_processors: Annotated[
+        Sequence[AssetPostProcessor] | None,
+        _doc("Applied to the built assets, as in dagster's integration components."),
+    ] = None
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         return self.definitions()
