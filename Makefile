@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint typecheck bench soak lock lock-bench clean
+.PHONY: demo dev test lint typecheck bench soak lock lock-bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,21 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/python -m attent_assets.demo
 
+# `dg dev` on this project (no simulator, no first backfill): against the API your environment names.
+dev: $(STAMP)
+	$(DG) dev
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# `dg` warns when the project's .venv is not the activated one; it is, for these commands.
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
+
 test: lint
+	$(DG) check defs
 	$(BIN)/pytest -n 2
 
 # The long randomized crash test (attent_assets_tests/test_kill.py, not part of `make test`):

@@ -1,22 +1,12 @@
-"""`defs`: the Definitions that `dagster dev` (workspace.yaml) and `dg` load."""
+"""`defs`: the Definitions that `dg dev`, `dagster dev` (workspace.yaml) and `dg list defs` load.
+
+Everything comes from the `defs/` folder, as in any `dg` project: `defs/attent/defs.yaml` (the
+`AttentComponent` with the default prefix) and the example downstream asset
+`defs/lead_engagement.py`.
+"""
+
+from pathlib import Path
 
 import dagster as dg
 
-from attent_assets.defs.assets import attent_assets
-from attent_assets.defs.audit_schedule import attent_audit_schedule
-from attent_assets.defs.jobs import attent_audit, attent_sync
-from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
-from attent_assets.defs.schedules import attent_daily_reconciliation
-from attent_assets.defs.sensors import attent_lead_changes
-
-defs = dg.Definitions(
-    assets=[attent_assets],
-    jobs=[attent_sync, attent_audit],
-    sensors=[attent_lead_changes],
-    schedules=[attent_daily_reconciliation, attent_audit_schedule],
-    resources={
-        "attent": AttentResource(),
-        "warehouse": WarehouseResource(),
-        "sync": SyncResource(),
-    },
-)
+defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

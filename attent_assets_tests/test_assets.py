@@ -11,12 +11,17 @@ import duckdb
 import pytest
 
 from attent_assets.definitions import defs
-from attent_assets.defs.checks import CHECK_SPECS
-from attent_assets.defs.keys import LEADS, RAW_EVENTS, TYPED_KEYS
-from attent_assets.defs.partitions import partition_key_for, partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
+from attent_assets_tests.surface import (
+    CHECK_SPECS,
+    LEADS,
+    RAW_EVENTS,
+    TYPED_KEYS,
+    partition_key_for,
+    partitions,
+)
 
 
 def _resources(server: SimulatorServer, data_dir: Path, mode: str = "replay") -> dict[str, Any]:
@@ -69,10 +74,15 @@ def test_definitions_load_with_the_promised_keys_job_and_resources() -> None:
         "attent/leads",
         "attent/raw_events",
         *(f"attent/{t}" for t in TYPED_KEYS),
+        "attent/lead_engagement",
     }
     assert graph.get(RAW_EVENTS).parent_keys == {LEADS}
     for key in TYPED_KEYS.values():
         assert graph.get(key).parent_keys == {RAW_EVENTS}
+    engagement = graph.get(dg.AssetKey(["attent", "lead_engagement"]))
+    assert engagement.parent_keys == {
+        TYPED_KEYS[t] for t in ("messages", "calls", "emails", "compliance_blocks")
+    }
     assert defs.get_job_def("attent_sync") is not None
 
 

@@ -16,11 +16,12 @@ import pytest
 
 from attent_assets.definitions import defs
 from attent_assets.defs.audit_schedule import AUDIT_CRON_VAR, audit_cron_from_env
-from attent_assets.defs.partitions import START_DATE_VAR, partitions, start_date_from_env
+from attent_assets.defs.partitions import START_DATE_VAR, start_date_from_env
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer
 from attent_assets.storage import WAREHOUSE_FILE
 from attent_assets_tests.conftest import SIMULATOR_KEY
+from attent_assets_tests.surface import partitions
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -113,16 +113,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def test_graphql_shows_assets_lineage_partitions_checks_sensor_and_job(stack: Stack) -> None:
     data = stack.webserver.graphql(SURFACE)
     nodes = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
-    assert sorted(nodes) == sorted(["attent/leads", "attent/raw_events", *TYPED])
+    engagement = "attent/lead_engagement"
+    assert sorted(nodes) == sorted(["attent/leads", "attent/raw_events", *TYPED, engagement])
 
     parents = {
-        key: ["/".join(dep["path"]) for dep in node["dependencyKeys"]]
+        key: sorted("/".join(dep["path"]) for dep in node["dependencyKeys"])
         for key, node in nodes.items()
     }
     assert parents == {
         "attent/leads": [],
         "attent/raw_events": ["attent/leads"],
         **{key: ["attent/raw_events"] for key in TYPED},
+        # The example downstream asset, after the typed tables it reads.
+        engagement: [f"attent/{t}" for t in ("calls", "compliance_blocks", "emails", "messages")],
     }
 
     for key in ("attent/leads", "attent/raw_events"):
@@ -142,6 +145,7 @@ def test_graphql_shows_assets_lineage_partitions_checks_sensor_and_job(stack: St
         "attent/leads": ["matches_lake", "one_row_per_key", "sync_lag"],
         "attent/raw_events": ["lake_matches_manifest", "unknown_types_and_fields"],
         **{key: ["matches_lake", "one_row_per_key"] for key in TYPED},
+        engagement: ["messages_add_up", "one_row_per_lead_and_day"],
     }
 
     (repository,) = data["repositoriesOrError"]["nodes"]

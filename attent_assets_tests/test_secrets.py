@@ -19,12 +19,14 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.snap import JobSnap
 
+from attent_assets import AttentComponent
 from attent_assets.api import AttentClient, AttentUnavailableError, ClientSettings
 from attent_assets.definitions import defs
-from attent_assets.defs.partitions import partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.simulator import SimulatorServer, World
+from attent_assets_tests.surface import partitions
 
 SECRET = "sk-attent-7Qf9-secret-never-shown"
 WRONG_SECRET = "sk-attent-3Zx1-wrong-but-still-secret"
@@ -137,6 +139,54 @@ def test_the_api_key_is_nowhere_after_full_retried_failed_and_incremental_runs(
     assert _files_holding(instance_dir, [SECRET, WRONG_SECRET]) == []
     assert (data_dir / "warehouse.duckdb").is_file()
     assert _files_holding(data_dir, [SECRET, WRONG_SECRET]) == []
+
+
+def test_a_components_api_key_is_a_variable_reference_stored_nowhere(
+    world: World,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`api_key: '{{ env.NAME }}'` in a defs.yaml: the run reads the variable when it starts;
+    the key is not in the job snapshot, run config, logs or files."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("ACME_ATTENT_API_KEY", SECRET)
+    instance_dir = tmp_path / "dagster_home"
+    instance_dir.mkdir()
+    with (
+        SimulatorServer(world, api_key=SECRET) as server,
+        dg.instance_for_test(temp_dir=str(instance_dir)) as instance,
+    ):
+        component = AttentComponent.from_attributes_dict(
+            attributes={
+                "key_prefix": "acme",
+                "api_key": "{{ env.ACME_ATTENT_API_KEY }}",
+                "base_url": server.url,
+                "data_dir": str(tmp_path / "data"),
+                "start_date": "2026-03-01",
+            }
+        )
+        job = component.definitions().get_job_def("acme_sync")
+        # The job snapshot (stored compressed with every run, shown in the launchpad) holds the
+        # variable's name only; a key given as a value would be a config default in it.
+        snapshot = dg.serialize_value(JobSnap.from_job_def(job))
+        assert "ACME_ATTENT_API_KEY" in snapshot
+        assert SECRET not in snapshot
+        last = str(partitions.get_last_partition_key())
+        result = job.execute_in_process(
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": last,
+                "dagster/asset_partition_range_end": last,
+            },
+        )
+        assert result.success
+        stored = instance.get_run_by_id(result.run_id)
+        assert stored is not None
+        assert SECRET not in json.dumps(stored.run_config, default=str)
+    assert SECRET not in caplog.text
+    assert _files_holding(instance_dir, [SECRET]) == []
+    assert _files_holding(tmp_path / "data", [SECRET]) == []
 
 
 @pytest.fixture

@@ -32,20 +32,19 @@ from attent_assets.defs import run_history, sensors
 from attent_assets.defs.audit_schedule import audit_cron_from_env
 from attent_assets.defs.changes import PollBudget, poll_changes
 from attent_assets.defs.cursor import LeadChangeCursor
-from attent_assets.defs.partitions import partitions
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
 from attent_assets.defs.run_requests import PartitionRange, run_config, sync_request
-from attent_assets.defs.schedules import attent_daily_reconciliation
-from attent_assets.defs.sensors import BUDGET, attent_lead_changes, interval_from_env
+from attent_assets.defs.sensors import BUDGET, interval_from_env
 from attent_assets.simulator import SimulatorServer, World
 from attent_assets.sync import EPOCH, Mode
 from attent_assets_tests.conftest import WORLD_START
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness, fast_client_settings
+from attent_assets_tests.surface import NAMES, PARTITIONS, partitions
 
 LOOKBACK = timedelta(seconds=SyncResource().lookback_seconds)
 PAGE_SIZE = 7
 TICK_LEADS = BUDGET.max_pages * PAGE_SIZE
-INCREMENTAL = run_config(Mode.INCREMENTAL)
+INCREMENTAL = run_config(NAMES, Mode.INCREMENTAL)
 
 
 def _resources(url: str, data_dir: Path, **attent: Any) -> dict[str, Any]:
@@ -64,7 +63,7 @@ def _tick(
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=resources, definitions=defs
     ) as context:
-        return attent_lead_changes.evaluate_tick(context)
+        return defs.get_sensor_def(NAMES.sensor).evaluate_tick(context)
 
 
 def _execute(
@@ -101,7 +100,7 @@ def _expected(cursor: LeadChangeCursor, world: World) -> LeadChangeCursor:
 def _new_days(cursor: LeadChangeCursor, world: World) -> PartitionRange:
     read = _listing(world, cursor.since(LOOKBACK))[:TICK_LEADS]
     days = [x.updated_at.date() for x in read if x.updated_at and cursor.is_new(x)]
-    return PartitionRange.of_days(min(days), max(days))
+    return PartitionRange.of_days(PARTITIONS, min(days), max(days))
 
 
 def _caught_up(world: World) -> LeadChangeCursor:
@@ -147,13 +146,15 @@ def _one_millisecond_across_pages(world: World, cursor: LeadChangeCursor) -> Par
     """30 leads at one millisecond span five pages of 7."""
     stamp = cursor.watermark + timedelta(minutes=1)
     _put_leads(world, "burst", [stamp] * 30)
-    return PartitionRange.of_days(stamp.date(), stamp.date())
+    return PartitionRange.of_days(PARTITIONS, stamp.date(), stamp.date())
 
 
 def _visible_late_in_the_window(world: World, cursor: LeadChangeCursor) -> PartitionRange | None:
     """A lead written a minute before the watermark that the last poll could not see yet."""
     _put_leads(world, "late", [cursor.watermark - timedelta(minutes=1)])
-    return PartitionRange.of_days((cursor.watermark - LOOKBACK).date(), cursor.watermark.date())
+    return PartitionRange.of_days(
+        PARTITIONS, (cursor.watermark - LOOKBACK).date(), cursor.watermark.date()
+    )
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,9 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synced]:
     with SimulatorServer(world, api_key=SIMULATOR_KEY) as server, dg.instance_for_test() as inst:
         resources = _resources(server.url, tmp_path_factory.mktemp("synced"))
         today = datetime.now(UTC).date()
-        setup = sync_request(Mode.INCREMENTAL, PartitionRange.of_days(today, today), "setup")
+        setup = sync_request(
+            NAMES, Mode.INCREMENTAL, PartitionRange.of_days(PARTITIONS, today, today), "setup"
+        )
         assert _execute(inst, resources, setup).success
         yield Synced(server, inst, resources)
 
@@ -290,7 +293,7 @@ def test_the_first_tick_with_nothing_synced_requests_the_first_sync(
     request = _only(data)
     assert request.run_key == "first-sync:none"
     assert request.run_config == INCREMENTAL
-    assert PartitionRange.from_tags(request.tags) == PartitionRange.everything()
+    assert PartitionRange.from_tags(request.tags) == PartitionRange.everything(PARTITIONS)
     assert data.cursor is None
     assert simulator.stats.requests_total == 0
 
@@ -324,7 +327,9 @@ def test_after_a_failed_run_the_sensor_launches_again(
     cursor = _caught_up(world)
     day = cursor.watermark.date()
     simulator.faults.fail_first_n, simulator.faults.fail_status = 1, 500
-    doomed = sync_request(Mode.INCREMENTAL, PartitionRange.of_days(day, day), "doomed")
+    doomed = sync_request(
+        NAMES, Mode.INCREMENTAL, PartitionRange.of_days(PARTITIONS, day, day), "doomed"
+    )
     failed = _execute(instance, _resources(simulator.url, tmp_path, max_attempts=1), doomed)
     assert not failed.success
     world.advance(4)
@@ -334,7 +339,7 @@ def test_after_a_failed_run_the_sensor_launches_again(
     retry = _only(data)
     assert retry.run_key == f"retry:{failed.run_id}"
     assert retry.run_config == INCREMENTAL
-    expected_range = _new_days(cursor, world).union(PartitionRange.of_days(day, day))
+    expected_range = _new_days(cursor, world).union(PartitionRange.of_days(PARTITIONS, day, day))
     assert PartitionRange.from_tags(retry.tags) == expected_range
     assert data.cursor == _expected(cursor, world).encode()
     assert _execute(instance, resources, retry).success
@@ -381,7 +386,7 @@ def test_the_sensor_and_the_schedule_are_registered_running() -> None:
 
 def _reconciliation(instance: dg.DagsterInstance, moment: datetime) -> dg.RunRequest:
     with dg.build_schedule_context(instance=instance, scheduled_execution_time=moment) as context:
-        scheduled = attent_daily_reconciliation.evaluate_tick(context)
+        scheduled = defs.get_schedule_def(NAMES.reconciliation_schedule).evaluate_tick(context)
     assert scheduled.run_requests is not None
     [request] = scheduled.run_requests
     return request
@@ -391,7 +396,7 @@ def test_the_daily_reconciliation_requests_a_reconcile_run_of_its_day(
     instance: dg.DagsterInstance,
 ) -> None:
     request = _reconciliation(instance, datetime(2026, 5, 14, 3, tzinfo=UTC))
-    assert request.run_config == run_config(Mode.RECONCILE)
+    assert request.run_config == run_config(NAMES, Mode.RECONCILE)
     # 2026-05-14 is a Thursday: its partition is the week starting Monday 2026-05-11.
     assert PartitionRange.from_tags(request.tags) == PartitionRange("2026-05-11", "2026-05-11")
     assert "2026-05-11" in partitions.get_partition_keys()
@@ -451,7 +456,9 @@ def test_repeated_failed_runs_back_off_and_a_success_resets(
     resources = _resources(simulator.url, tmp_path)
     cursor = _caught_up(simulator.world)
     day = cursor.watermark.date()
-    doomed = sync_request(Mode.INCREMENTAL, PartitionRange.of_days(day, day), "doomed")
+    doomed = sync_request(
+        NAMES, Mode.INCREMENTAL, PartitionRange.of_days(PARTITIONS, day, day), "doomed"
+    )
     failing = _resources(simulator.url, tmp_path, max_attempts=1)
     simulator.faults.fail_first_n, simulator.faults.fail_status = 3, 500
     failed = [_execute(instance, failing, doomed) for _ in range(3)]

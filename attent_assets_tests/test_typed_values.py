@@ -182,7 +182,8 @@ def test_each_table_reads_its_columns_from_the_declared_paths(tmp_path: Path, ta
 
 
 def test_the_readme_lists_every_declared_table_and_column() -> None:
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    readme = (Path(__file__).parents[1] / "README.md").read_text().split("\n## The warehouse\n")[1]
+    readme = readme.split("\n## ")[0]
     listed = {
         m["table"]: set(re.findall(r"[a-z_]+", m["key"] + m["columns"]))
         for m in re.finditer(

@@ -16,12 +16,13 @@ from typing import Any
 import dagster as dg
 
 from attent_assets.definitions import defs
-from attent_assets.defs.keys import RAW_EVENTS
-from attent_assets.defs.partitions import partitions
+from attent_assets.defs.naming import Naming
+from attent_assets.defs.partitions import SyncPartitions, start_date_from_env
 from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
-from attent_assets.defs.sensors import attent_lead_changes
 from bench.patching import patched
 from bench.simulator_process import API_KEY
+
+NAMES = Naming()
 
 #: The tags of the one run a backfill of every partition launches (single-run backfill policy).
 RANGE_START = "dagster/asset_partition_range_start"
@@ -56,7 +57,7 @@ def events_read(result: dg.ExecuteInProcessResult) -> int:
     """The events a sync run read from the API (its observation's `records_fetched`)."""
     for event in result.get_asset_observation_events():
         observation = event.asset_observation_data.asset_observation
-        if observation.asset_key == RAW_EVENTS:
+        if observation.asset_key == NAMES.raw_events:
             value = observation.metadata["records_fetched"].value
             return int(value) if isinstance(value, int | float) else 0
     return 0
@@ -64,7 +65,7 @@ def events_read(result: dg.ExecuteInProcessResult) -> int:
 
 def partition_keys() -> Sequence[str]:
     """Every partition, from ATTENT_START_DATE (read when the definitions load) to this week."""
-    return partitions.get_partition_keys()
+    return SyncPartitions(start_date_from_env()).keys()
 
 
 def full_sync(instance: dg.DagsterInstance, bound: dict[str, Any]) -> dg.ExecuteInProcessResult:
@@ -86,7 +87,7 @@ def sensor_tick(
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=bound, definitions=defs
     ) as context:
-        data = attent_lead_changes.evaluate_tick(context)
+        data = defs.get_sensor_def(NAMES.sensor).evaluate_tick(context)
     return dg.SensorResult(
         run_requests=data.run_requests or None,
         skip_reason=data.skip_message,

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from attent_assets.defs import metadata
-from attent_assets.defs.keys import LEADS, RAW_EVENTS, TABLE_KEYS
+from attent_assets.defs.naming import Naming
 from attent_assets.storage import Scope, Store
+from attent_assets.sync import TABLE_NAMES
 
 Evaluate = Callable[[Store, Scope, float], dg.AssetCheckResult]
 
@@ -78,7 +79,8 @@ def _unknown_payloads(store: Store, scope: Scope, _: float) -> dg.AssetCheckResu
     """Types and fields we do not model yet. They are stored (other_events, raw JSON), so this
     only warns: the fix is a new model field, never a failed sync."""
     types = store.unknown_types(scope)
-    found = {table: rows for table in TABLE_KEYS if (rows := store.unknown_fields(table, scope))}
+    tables = ("leads", *TABLE_NAMES)
+    found = {table: rows for table in tables if (rows := store.unknown_fields(table, scope))}
     return dg.AssetCheckResult(
         passed=not types and not found,
         severity=dg.AssetCheckSeverity.WARN,
@@ -114,9 +116,13 @@ def _sync_lag(store: Store, _: Scope, freshness_minutes: float) -> dg.AssetCheck
     )
 
 
-def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
+Registry = dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]
+
+
+def registry(names: Naming) -> Registry:
+    """Every check of one organisation's assets, with how to evaluate it."""
     checks: list[tuple[dg.AssetCheckSpec, Evaluate]] = []
-    for table, key in TABLE_KEYS.items():
+    for table, key in names.tables.items():
         checks.append(
             (
                 dg.AssetCheckSpec(
@@ -143,7 +149,7 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
         (
             dg.AssetCheckSpec(
                 "unknown_types_and_fields",
-                asset=RAW_EVENTS,
+                asset=names.raw_events,
                 description="Event types and payload fields (in a sync run: in what it wrote) "
                 "that have no typed column yet (WARN; they are stored raw).",
             ),
@@ -154,7 +160,7 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
         (
             dg.AssetCheckSpec(
                 "lake_matches_manifest",
-                asset=RAW_EVENTS,
+                asset=names.raw_events,
                 description="Every lake file the sync committed is on disk (in a sync run: the "
                 "files it wrote) and every lake file is committed (audit).",
             ),
@@ -165,7 +171,7 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
         (
             dg.AssetCheckSpec(
                 "sync_lag",
-                asset=LEADS,
+                asset=names.leads,
                 description="WARN when the last complete read of the leads began longer ago than "
                 "the `sync` resource's freshness_minutes.",
             ),
@@ -173,10 +179,6 @@ def _registry() -> dict[dg.AssetCheckKey, tuple[dg.AssetCheckSpec, Evaluate]]:
         )
     )
     return {spec.key: (spec, evaluate) for spec, evaluate in checks}
-
-
-CHECKS = _registry()
-CHECK_SPECS = [spec for spec, _ in CHECKS.values()]
 
 
 def checks_for_run(
@@ -189,9 +191,13 @@ def checks_for_run(
 
 
 def evaluate_checks(
-    store: Store, selected: Iterable[dg.AssetCheckKey], scope: Scope, freshness_minutes: float
+    checks: Registry,
+    store: Store,
+    selected: Iterable[dg.AssetCheckKey],
+    scope: Scope,
+    freshness_minutes: float,
 ) -> Iterator[dg.AssetCheckResult]:
     for key in sorted(selected, key=lambda k: (k.asset_key.to_user_string(), k.name)):
-        _, evaluate = CHECKS[key]
+        _, evaluate = checks[key]
         result = evaluate(store, scope, freshness_minutes)
         yield result._replace(asset_key=key.asset_key, check_name=key.name)

@@ -1,22 +1,35 @@
-"""The jobs: `attent_sync` (every asset of the project, in lineage order, with their checks) and
-`attent_audit` (the checks alone, over the whole history)."""
+"""The jobs of one organisation: `<prefix>_sync` (its synced assets, in lineage order, with their
+checks) and `<prefix>_audit` (the checks alone, over the whole history)."""
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from attent_assets.defs.assets import GROUP
-from attent_assets.defs.keys import RAW_EVENTS, TABLE_KEYS
+from attent_assets.defs.naming import Naming
+from attent_assets.defs.run_requests import run_config
+from attent_assets.sync import Mode
 
-attent_sync = dg.define_asset_job(
-    "attent_sync",
-    selection=dg.AssetSelection.groups(GROUP),
-    description="Leads, then raw events, then the typed tables. Replay of the selected partitions "
-    "by default; the sensor runs it incrementally. Its checks verify what the run wrote.",
-)
 
-attent_audit = dg.define_asset_job(
-    "attent_audit",
-    selection=dg.AssetSelection.checks_for_assets(*TABLE_KEYS.values(), RAW_EVENTS),
-    description="Every check of the project over the whole history: each table against the "
-    "lake, one row per key, the lake against its manifest, unknown types and fields. Reads the "
-    "warehouse and the lake only (no API call); runs in the warehouse pool.",
-)
+def build_sync_job(names: Naming) -> UnresolvedAssetJobDefinition:
+    """The synced assets by key (assets a user adds to the same group are not part of it).
+
+    Its launchpad config starts with the `replay` mode, the default of a UI materialization or
+    backfill; change it there to run `incremental` or `reconcile`. The sensor and the schedules
+    set their mode in the run config of every run they request."""
+    return dg.define_asset_job(
+        names.sync_job,
+        selection=dg.AssetSelection.assets(*names.synced),
+        config=run_config(names, Mode.REPLAY),
+        description="Leads, then raw events, then the typed tables. Launchpad: `mode` under "
+        f"resources.{names.sync_resource} (replay by default; incremental; reconcile). The "
+        "sensor runs it incrementally. Its checks verify what the run wrote.",
+    )
+
+
+def build_audit_job(names: Naming) -> UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        names.audit_job,
+        selection=dg.AssetSelection.checks_for_assets(*names.tables.values(), names.raw_events),
+        description="Every check over the whole history: each table against the lake, one row "
+        "per key, the lake against its manifest, unknown types and fields. Reads the warehouse "
+        "and the lake only (no API call); runs in the warehouse pool.",
+    )

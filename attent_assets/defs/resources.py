@@ -1,6 +1,6 @@
-"""Resources: the Attent API (`attent`), the warehouse files (`warehouse`) and run-wide sync
-settings (`sync`). Settings come from run config or, when unset, from the environment at run
-start."""
+"""Resources: the Attent API, the warehouse (a `DuckDBResource`) and run-wide sync settings, bound
+under each organisation's resource keys (`attent`, `warehouse`, `sync` for the default prefix).
+Settings come from the component, run config or, when unset, the environment at run start."""
 
 import os
 import tempfile
@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from attent_assets.api import AttentClient, AttentConfigError, ClientSettings
-from attent_assets.storage import Store
+from attent_assets.storage import WAREHOUSE_FILE, Store
+from attent_assets.storage.connection import connect
 from attent_assets.sync import LAYOUT, Mode, SyncSettings
 
 DEFAULT_BASE_URL = "https://api.attent.app/v1"
@@ -42,7 +45,7 @@ class AttentResource(dg.ConfigurableResource):
         default=120.0, description="Time budget per request for retries and waits."
     )
     types: list[str] | None = Field(
-        default=None, description="Only these event types (documented names). Unset: all types."
+        default=None, description="Only these event types (the API's names). Unset: all types."
     )
 
     _client: AttentClient | None = PrivateAttr(default=None)
@@ -82,19 +85,43 @@ class AttentResource(dg.ConfigurableResource):
         return self._client
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The data directory: the Parquet lake and warehouse.duckdb."""
+class WarehouseResource(DuckDBResource):
+    """The data directory (the Parquet lake) and the warehouse DuckDB database.
 
-    data_dir: str | None = Field(default=None, description="Unset: $ATTENT_DATA_DIR, else ./data.")
+    A `dagster_duckdb.DuckDBResource`, so `database` is the setting DuckDB users know and a
+    downstream asset can take this resource as a `DuckDBResource` and query `attent.*`. The stock
+    resource opens read-write only, retries a held lock silently and leaves the connection open
+    when the body raises (the file lock then stays held until garbage collection); the sync
+    shares the file with people's notebooks, so `get_connection` here opens read-only on
+    request, waits for a held lock while logging who holds it and gives up after
+    `lock_timeout_seconds`, always closes, and sets the session to UTC (timestamps print, cast and
+    truncate to days in UTC everywhere).
+    """
+
+    database: str = Field(
+        default="",
+        description="The warehouse DuckDB database: a file path (or `md:...` for MotherDuck). "
+        "Empty: <data_dir>/warehouse.duckdb.",
+    )
+    data_dir: str | None = Field(
+        default=None, description="The lake's directory. Unset: $ATTENT_DATA_DIR, else ./data."
+    )
     lock_timeout_seconds: float = Field(
         default=300.0,
         description="How long to wait for another process (a notebook) to release "
-        "warehouse.duckdb.",
+        "the warehouse file.",
     )
 
     @property
     def path(self) -> Path:
         return Path(self.data_dir or os.environ.get("ATTENT_DATA_DIR") or "data")
+
+    @property
+    def database_path(self) -> Path | str:
+        """`database` as given, a file path when it names one."""
+        if not self.database:
+            return self.path / WAREHOUSE_FILE
+        return self.database if ":" in self.database else Path(self.database)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Fail the run before anything is fetched when the data directory cannot be written:
@@ -112,9 +139,30 @@ class WarehouseResource(dg.ConfigurableResource):
             ) from None
 
     @contextmanager
+    def get_connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the warehouse, closed however the block ends."""
+        con = connect(
+            self.database_path,
+            read_only=read_only,
+            lock_timeout=self.lock_timeout_seconds,
+            config=self.connection_config,
+        )
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
     def open(self, run_id: str, *, read_only: bool = False) -> Iterator[Store]:
+        """The sync's Store over the lake and this warehouse."""
         with Store.open(
-            self.path, LAYOUT, run_id, lock_timeout=self.lock_timeout_seconds, read_only=read_only
+            self.path,
+            LAYOUT,
+            run_id,
+            lock_timeout=self.lock_timeout_seconds,
+            read_only=read_only,
+            database=self.database_path,
+            config=self.connection_config,
         ) as store:
             yield store
 

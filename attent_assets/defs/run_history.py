@@ -1,5 +1,5 @@
-"""What the Dagster instance knows about past `attent_sync` runs: the sensor decides from this and
-its cursor alone, and never opens the warehouse file, which the runs write."""
+"""What the Dagster instance knows about one organisation's past sync runs: the sensor decides from
+this and its cursor alone, and never opens the warehouse file, which the runs write."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from attent_assets.api import parse_timestamp
-from attent_assets.defs.jobs import attent_sync
-from attent_assets.defs.keys import LEADS
+from attent_assets.defs.naming import Naming
 from attent_assets.sync import EPOCH
 
 WATERMARK_KEY = "leads_watermark"
@@ -28,17 +27,17 @@ UNFINISHED = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 OBSERVATIONS_SEARCHED = 20
 
 
-def run_in_flight(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
+def run_in_flight(instance: dg.DagsterInstance, names: Naming) -> dg.DagsterRun | None:
     """A sync run that is queued, starting, running or being cancelled, if any."""
     runs = instance.get_runs(
-        filters=dg.RunsFilter(job_name=attent_sync.name, statuses=list(IN_FLIGHT)), limit=1
+        filters=dg.RunsFilter(job_name=names.sync_job, statuses=list(IN_FLIGHT)), limit=1
     )
     return runs[0] if runs else None
 
 
-def latest_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
+def latest_run(instance: dg.DagsterInstance, names: Naming) -> dg.DagsterRun | None:
     """The sync run launched last, whatever its status."""
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=attent_sync.name), limit=1)
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=names.sync_job), limit=1)
     return runs[0] if runs else None
 
 
@@ -70,10 +69,10 @@ class Failures:
         return self.ended_at + self.backoff
 
 
-def recent_failures(instance: dg.DagsterInstance) -> Failures | None:
+def recent_failures(instance: dg.DagsterInstance, names: Naming) -> Failures | None:
     """The latest sync run and how many in a row did not finish, if the latest did not."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(job_name=attent_sync.name), limit=FAILURES_COUNTED
+        filters=dg.RunsFilter(job_name=names.sync_job), limit=FAILURES_COUNTED
     )
     count = 0
     for record in records:
@@ -87,11 +86,11 @@ def recent_failures(instance: dg.DagsterInstance) -> Failures | None:
     return Failures(latest.dagster_run, count, datetime.fromtimestamp(ended, UTC))
 
 
-def synced_through(instance: dg.DagsterInstance) -> datetime | None:
-    """The leads watermark of the latest `attent/leads` observation recorded by a successful run:
+def synced_through(instance: dg.DagsterInstance, names: Naming) -> datetime | None:
+    """The leads watermark of the latest `leads` observation recorded by a successful run:
     every lead updated at or before it is in the warehouse. An empty watermark (the run found no
     leads) is the beginning of time; None when no successful run recorded one."""
-    records = instance.fetch_observations(LEADS, limit=OBSERVATIONS_SEARCHED).records
+    records = instance.fetch_observations(names.leads, limit=OBSERVATIONS_SEARCHED).records
     watermarks: list[tuple[str, datetime]] = []
     for record in records:
         observation = record.asset_observation

@@ -1,5 +1,5 @@
-"""What the sensor and the schedule ask Dagster to run: one `attent_sync` run in a given mode over
-a contiguous range of weekly partitions.
+"""What the sensor and the schedule ask Dagster to run: one sync run in a given mode over a
+contiguous range of weekly partitions.
 
 The mode is run config of the shared `sync` resource, never a tag (DESIGN section 4). The range
 only says which partitions the run targets: a run records materializations for the partitions
@@ -16,8 +16,8 @@ from typing import Any
 
 import dagster as dg
 
-from attent_assets.defs.jobs import attent_sync
-from attent_assets.defs.partitions import partition_key_for, partitions
+from attent_assets.defs.naming import Naming
+from attent_assets.defs.partitions import SyncPartitions
 from attent_assets.sync import Mode
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -33,13 +33,13 @@ class PartitionRange:
     last: str
 
     @classmethod
-    def of_days(cls, first: date, last: date) -> PartitionRange:
+    def of_days(cls, partitions: SyncPartitions, first: date, last: date) -> PartitionRange:
         """The partitions of these `updatedAt` days, clamped into the partition range."""
-        return cls(partition_key_for(first), partition_key_for(last))
+        return cls(partitions.key_for(first), partitions.key_for(last))
 
     @classmethod
-    def everything(cls) -> PartitionRange:
-        keys = partitions.get_partition_keys()
+    def everything(cls, partitions: SyncPartitions) -> PartitionRange:
+        keys = partitions.keys()
         return cls(keys[0], keys[-1])
 
     @classmethod
@@ -61,16 +61,18 @@ class PartitionRange:
         return {RANGE_START_TAG: self.first, RANGE_END_TAG: self.last}
 
 
-def run_config(mode: Mode) -> dict[str, Any]:
+def run_config(names: Naming, mode: Mode) -> dict[str, Any]:
     """Run config selecting the sync mode of every stage of the run."""
-    return {"resources": {"sync": {"config": {"mode": mode.value}}}}
+    return {"resources": {names.sync_resource: {"config": {"mode": mode.value}}}}
 
 
-def sync_request(mode: Mode, partitions: PartitionRange, run_key: str) -> dg.RunRequest:
-    """One `attent_sync` run; Dagster launches a given `run_key` only once."""
+def sync_request(
+    names: Naming, mode: Mode, partitions: PartitionRange, run_key: str
+) -> dg.RunRequest:
+    """One sync run; Dagster launches a given `run_key` only once."""
     return dg.RunRequest(
         run_key=run_key,
-        job_name=attent_sync.name,
-        run_config=run_config(mode),
+        job_name=names.sync_job,
+        run_config=run_config(names, mode),
         tags=partitions.tags(),
     )

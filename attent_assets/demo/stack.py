@@ -29,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 #: The instance settings every DAGSTER_HOME of this project uses (pools, retention, run limits).
 DAGSTER_YAML = ROOT / "dagster.yaml"
+#: The pool of every step that writes the warehouse (the project's AttentComponent, default
+#: prefix): the demo's instance lets one such step run at a time.
+WAREHOUSE_POOL = "warehouse"
 WORKSPACE_YAML = ROOT / "workspace.yaml"
 LOOPBACK = "127.0.0.1"
 
@@ -136,6 +139,7 @@ def start_dagster(*, home: Path, port: int, env: Mapping[str, str], log: Path) -
     Runs from ``home`` so that `dagster dev` does not warn about the project's own dagster.yaml.
     """
     sync_instance_settings(home)
+    limit_pool(home, env, WAREHOUSE_POOL)
     command = [
         sys.executable,
         "-m",
@@ -153,6 +157,19 @@ def sync_instance_settings(home: Path) -> None:
     target = home / DAGSTER_YAML.name
     if not target.exists() or not filecmp.cmp(DAGSTER_YAML, target, shallow=False):
         shutil.copyfile(DAGSTER_YAML, target)
+
+
+def limit_pool(home: Path, env: Mapping[str, str], pool: str) -> None:
+    """A limit of one step at a time on `pool` in the instance at ``home``: set per pool, since
+    dagster.yaml's `pools.default_limit` would limit every pool of the instance."""
+    subprocess.run(  # noqa: S603 -- a fixed argument list, no shell
+        [sys.executable, "-m", "dagster", "instance", "concurrency", "set", pool, "1"],
+        env={**env, "DAGSTER_HOME": str(home)},
+        cwd=home,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def attent_environment(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -29,22 +31,24 @@ class WarehouseLockedError(TimeoutError):
 
 
 def connect(
-    path: Path,
+    path: Path | str,
     *,
     read_only: bool,
     lock_timeout: float,
+    config: Mapping[str, Any] | None = None,
     initial_wait: float = 0.1,
     max_wait: float = 2.0,
 ) -> duckdb.DuckDBPyConnection:
     """A connection in UTC (timestamps print, cast and truncate to days in UTC everywhere), with
-    `WORKER_THREADS` DuckDB threads."""
-    if read_only and not path.exists():
+    `WORKER_THREADS` DuckDB threads. `path` is a file, or a DuckDB database string (`md:...`);
+    `config` is DuckDB's connection configuration."""
+    if read_only and isinstance(path, Path) and not path.exists():
         raise FileNotFoundError(f"warehouse {path} does not exist yet: run a sync first")
     deadline = time.monotonic() + lock_timeout
     wait = initial_wait
     while True:
         try:
-            con = duckdb.connect(path, read_only=read_only)
+            con = duckdb.connect(path, read_only=read_only, config=dict(config or {}))
         except duckdb.IOException as error:
             reason = str(error)
             if _LOCK_MESSAGE not in reason:

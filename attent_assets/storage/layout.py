@@ -44,6 +44,8 @@ class Field:
     kind: ColumnKind
     json_key: str | None = None
     required: bool = False
+    #: What a user looking the column up in the catalog needs to know.
+    description: str = ""
 
 
 #: The envelope of each kind: the columns the row builder fills from a parsed record, before
@@ -51,22 +53,25 @@ class Field:
 #: envelope is derived from here.
 ENVELOPES: Mapping[LakeKind, tuple[Field, ...]] = {
     "leads": (
-        Field("id", "identifier", "id", required=True),
-        Field("updated_at", "timestamp", "updatedAt", required=True),
+        Field("id", "identifier", "id", True, "Lead id (the room id of its events)."),
+        Field("updated_at", "timestamp", "updatedAt", True, "Version: the newest is kept."),
     ),
     "events": (
-        Field("type", "text", "type", required=True),
-        Field("id", "identifier", "id", required=True),
-        Field("room_id", "identifier", "roomId"),
-        Field("org_id", "identifier", "orgId"),
-        Field("timestamp", "timestamp", "timestamp"),
-        Field("updated_at", "timestamp", "updatedAt", required=True),
+        Field("type", "text", "type", True, "Event type as the API names it."),
+        Field("id", "identifier", "id", True, "Event id, unique within its type."),
+        Field("room_id", "identifier", "roomId", description="The lead the event belongs to."),
+        Field("org_id", "identifier", "orgId", description="The organisation."),
+        Field("timestamp", "timestamp", "timestamp", description="When it happened (UTC)."),
+        Field("updated_at", "timestamp", "updatedAt", True, "Version: the newest is kept."),
     ),
 }
 #: What identifies a record; its versions are told apart by `updated_at`.
 KEYS: Mapping[LakeKind, tuple[str, ...]] = {"leads": ("id",), "events": ("type", "id")}
 #: Added by the sync to every lake row and table row: when, and by which run.
-SYNC_FIELDS = (Field("synced_at", "timestamp"), Field("run_id", "text"))
+SYNC_FIELDS = (
+    Field("synced_at", "timestamp", description="When the sync stored this version."),
+    Field("run_id", "text", description="The Dagster run that stored it."),
+)
 #: The record's JSON text, as the lake keeps it.
 RAW = "raw"
 #: The JSON column each kind's tables keep, and where it is in the record: typed columns are
@@ -74,6 +79,10 @@ RAW = "raw"
 DOCUMENTS: Mapping[LakeKind, tuple[str, tuple[str, ...]]] = {
     "leads": ("raw", ()),
     "events": ("data", ("data",)),
+}
+_DOCUMENT_DESCRIPTIONS: Mapping[LakeKind, str] = {
+    "leads": "The lead as received (JSON; see the README on numbers).",
+    "events": "The event's payload as received (JSON).",
 }
 
 
@@ -84,10 +93,17 @@ class TableColumn:
     name: str
     sql_type: str
     required: bool = False
+    description: str = ""
 
 
 def _table_column(field: Field) -> TableColumn:
-    return TableColumn(field.name, SQL_TYPES[field.kind], required=field.required)
+    return TableColumn(field.name, SQL_TYPES[field.kind], field.required, field.description)
+
+
+def _document(kind: LakeKind) -> TableColumn:
+    return TableColumn(
+        DOCUMENTS[kind][0], SQL_TYPES["json"], description=_DOCUMENT_DESCRIPTIONS[kind]
+    )
 
 
 def fixed_columns(kind: LakeKind) -> tuple[str, ...]:
@@ -186,7 +202,7 @@ class Layout:
             _table_column(key),
             *(TableColumn(c.name, SQL_TYPES[c.kind]) for c in self.lead_columns),
             *map(_table_column, rest),
-            TableColumn(DOCUMENTS["leads"][0], SQL_TYPES["json"]),
+            _document("leads"),
             *map(_table_column, SYNC_FIELDS),
         )
 
@@ -194,7 +210,7 @@ class Layout:
         """An event table: the envelope, `data`, the typed columns, then the sync's columns."""
         return (
             *map(_table_column, ENVELOPES["events"]),
-            TableColumn(DOCUMENTS["events"][0], SQL_TYPES["json"]),
+            _document("events"),
             *(TableColumn(c.name, SQL_TYPES[c.kind]) for c in table.columns),
             *map(_table_column, SYNC_FIELDS),
         )

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -70,9 +71,13 @@ class Store(Inspector):
         *,
         lock_timeout: float = 60.0,
         read_only: bool = False,
+        database: Path | str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> Iterator[Store]:
         """Open the store of `data_dir`, waiting up to `lock_timeout` s for the DuckDB lock.
 
+        The warehouse is `database` (a file or a DuckDB database string, opened with DuckDB's
+        connection `config`), by default `<data_dir>/warehouse.duckdb`.
         Read-write: creates directories, schemas and tables idempotently and recovers the lake
         first. Read-only (for checks): changes nothing, not even leftovers of a killed run.
         """
@@ -82,7 +87,10 @@ class Store(Inspector):
         if not read_only:
             lake.create_dirs()
         con = connect(
-            lake.data_dir / WAREHOUSE_FILE, read_only=read_only, lock_timeout=lock_timeout
+            database or lake.data_dir / WAREHOUSE_FILE,
+            read_only=read_only,
+            lock_timeout=lock_timeout,
+            config=config,
         )
         try:
             store = cls(con, lake, layout, run_id, read_only=read_only)
