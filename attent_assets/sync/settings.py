@@ -41,7 +41,7 @@ class SyncSettings:
     #: Lake rows (Arrow bytes) held before they are committed: one Parquet file per day per
     #: commit, so larger commits mean fewer files and less compaction. Bounds a sync's memory
     #: (about three times this at the peak of a commit). 0 commits every hand-over.
-    commit_bytes: int = 128 * 2**20
+    commit_bytes: int = 64 * 2**20
     #: Seconds after which whatever is held is committed anyway, so a long run keeps making
     #: durable progress: a killed run fetches again at most this much.
     commit_seconds: float = 60.0
