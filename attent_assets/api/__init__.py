@@ -30,7 +30,8 @@ from attent_assets.api.models import (
     parse_timestamp,
 )
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage
-from attent_assets.api.ratelimit import AdaptiveRateLimiter
+from attent_assets.api.quota import Quota, read_quota
+from attent_assets.api.ratelimit import RateLimiter
 from attent_assets.api.retry import parse_retry_after
 from attent_assets.api.settings import ClientSettings
 from attent_assets.api.stats import ClientStats
@@ -38,7 +39,6 @@ from attent_assets.api.stats import ClientStats
 __all__ = [
     "DATA_MODELS",
     "DOCUMENTED_TYPES",
-    "AdaptiveRateLimiter",
     "AttentAuthError",
     "AttentBadRequestError",
     "AttentClient",
@@ -62,6 +62,8 @@ __all__ = [
     "LeadPage",
     "MessageData",
     "ModelField",
+    "Quota",
+    "RateLimiter",
     "ToolCallData",
     "format_timestamp",
     "json_field",
@@ -69,4 +71,5 @@ __all__ = [
     "model_fields",
     "parse_retry_after",
     "parse_timestamp",
+    "read_quota",
 ]
