@@ -60,6 +60,11 @@ def send_steadily(limiter: RateLimiter, clock: FakeClock, rate: float, seconds: 
     return ticket
 
 
+def congest(limiter: RateLimiter) -> None:
+    """A 429 to a request sent now: a congestion event."""
+    limiter.on_throttle(None, ticket=limiter.acquire())
+
+
 def test_starts_unlimited(clock):
     limiter = make_limiter(clock)
     tickets = [limiter.acquire() for _ in range(500)]
@@ -81,7 +86,7 @@ def test_retry_after_blocks_every_caller_until_the_deadline(clock):
 def test_a_429_drops_the_pace_to_a_fraction_of_the_accepted_rate_and_paces_requests(clock):
     limiter = make_limiter(clock)
     send_steadily(limiter, clock, rate=20, seconds=2)
-    limiter.on_throttle(None, ticket=limiter.acquire())
+    congest(limiter)
     assert limiter.rate == pytest.approx(BACKOFF * 20)
     start = clock.now
     for _ in range(10):
@@ -117,7 +122,7 @@ def test_stale_throttle_still_honours_its_retry_after(clock):
     limiter = make_limiter(clock)
     old = limiter.acquire()
     send_steadily(limiter, clock, rate=20, seconds=1)
-    limiter.on_throttle(None, ticket=limiter.acquire())
+    congest(limiter)
     limiter.on_throttle(3.0, ticket=old)
     assert limiter.blocked_until == pytest.approx(clock.now + 3.0)
 
@@ -125,7 +130,7 @@ def test_stale_throttle_still_honours_its_retry_after(clock):
 def test_the_pace_climbs_back_and_then_probes_beyond_the_measured_rate(clock):
     limiter = make_limiter(clock)
     send_steadily(limiter, clock, rate=20, seconds=2)
-    limiter.on_throttle(None, ticket=limiter.acquire())
+    congest(limiter)
     paces: list[float] = []
     for _ in range(4):
         deadline = clock.now + PLATEAU_AT
@@ -141,7 +146,7 @@ def test_the_pace_climbs_back_and_then_probes_beyond_the_measured_rate(clock):
 def test_the_pace_does_not_grow_while_the_client_sends_less(clock):
     limiter = make_limiter(clock)
     send_steadily(limiter, clock, rate=20, seconds=2)
-    limiter.on_throttle(None, ticket=limiter.acquire())
+    congest(limiter)
     dropped = limiter.rate
     send_steadily(limiter, clock, rate=5, seconds=10)
     assert limiter.rate == pytest.approx(dropped, rel=0.05)
@@ -151,7 +156,7 @@ def test_a_first_429_with_nothing_measured_starts_low_and_doubles(clock):
     limiter = make_limiter(clock)
     limiter.acquire()
     limiter.on_success()
-    limiter.on_throttle(None, ticket=limiter.acquire())
+    congest(limiter)
     start = limiter.rate
     assert start is not None
     while clock.now < 4 * DOUBLING:
@@ -175,14 +180,16 @@ def test_a_quota_in_the_headers_sets_the_pace_and_429s_then_teach_nothing(clock)
     quota = Quota(limit=50, window=1, remaining=20, reset=1)
     limiter.on_success(quota)
     assert limiter.rate == pytest.approx(QUOTA_HEADROOM * 50)
+    send_steadily(limiter, clock, rate=QUOTA_HEADROOM * 50, seconds=2)
+    limiter.on_throttle(None, ticket=limiter.acquire(), quota=quota)
     limiter.on_throttle(None, ticket=limiter.acquire(), quota=quota)
     assert limiter.rate == pytest.approx(QUOTA_HEADROOM * 50)
 
 
-def test_a_spent_quota_holds_senders_until_a_unit_returns_or_the_reset(clock):
+def test_a_spent_quota_without_a_known_window_holds_senders_until_its_reset(clock):
     limiter = make_limiter(clock, max_hold=10)
     limiter.on_success(Quota(limit=10, window=1, remaining=0, reset=1))
-    assert limiter.blocked_until == pytest.approx(0.1)
+    assert limiter.blocked_until < 0  # the pace at the quota's rate keeps within it
     limiter.on_success(Quota(remaining=0, reset=4))
     assert limiter.blocked_until == pytest.approx(4)
     limiter.on_success(Quota(remaining=0, reset=3600))

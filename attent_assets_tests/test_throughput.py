@@ -113,9 +113,9 @@ def test_retry_after_is_honoured_by_every_thread(world, limited):
     """No request arrives while a Retry-After runs, counted from when the server sent it (the
     client got it later still). Requests already on their way when the 429 left may arrive just
     after it: `IN_FLIGHT` seconds are allowed for those."""
-    in_flight = 0.05
+    in_flight = 0.15
     limited.faults.rate_429 = 0.05
-    limited.faults.retry_after = 0.3
+    limited.faults.retry_after = 0.5
     with make_client(limited) as client:
         crawl_for(client, world.lead_ids(), 3)
     records = limited.stats.recent()

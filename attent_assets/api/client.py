@@ -33,7 +33,7 @@ from attent_assets.api.errors import (
 from attent_assets.api.fanout import Emit, cancellable_sleep, fan_out
 from attent_assets.api.models import Event, Lead, format_timestamp
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage, read_page
-from attent_assets.api.quota import read_quota
+from attent_assets.api.quota import quota_of
 from attent_assets.api.ratelimit import RateLimiter
 from attent_assets.api.retry import RetryableFailure, RetryPolicy
 from attent_assets.api.settings import ClientSettings
@@ -243,7 +243,7 @@ class AttentClient:
             raise
         self.stats.record_request(time.perf_counter() - started, len(content))
         status = response.status_code
-        quota = read_quota(response.headers.get, time.time())
+        quota = quota_of(response.headers.raw, time.time())
         if status == 200:
             page = read_page(content, key)
             self._limiter.on_success(quota)

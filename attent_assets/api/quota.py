@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -49,9 +49,20 @@ class Quota:
         return self.remaining is not None and self.remaining <= 0
 
 
+def quota_of(raw_headers: Iterable[tuple[bytes, bytes]], now: float) -> Quota | None:
+    """The quota in a response's raw headers (see `read_quota`). Most answers carry no
+    rate-limit field at all: one pass over the names tells, so they cost next to nothing."""
+    fields = {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in raw_headers
+        if b"ratelimit" in name.lower()
+    }
+    return read_quota(fields.get, now) if fields else None
+
+
 def read_quota(header: Lookup, now: float) -> Quota | None:
-    """The quota the headers describe (`header` looks a field up case-insensitively; `now` is
-    the Unix time, for resets given as a moment); None when there are no rate-limit headers."""
+    """The quota the headers describe (`header` looks a lower-case field name up; `now` is the
+    Unix time, for resets given as a moment); None when there are no rate-limit headers."""
     found = [
         _ietf_structured(header),
         _fields(header, "ratelimit-"),

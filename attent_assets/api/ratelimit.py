@@ -7,9 +7,10 @@ Requests leave at evenly spaced slots of the current rate:
   (`QUOTA_HEADROOM` of their quota per window, see `quota.py`) or, without headers, the rate
   learned from 429s (`congestion.py`), whichever is lower.
 Whatever the rate, no request leaves before a Retry-After has passed (it blocks every thread, not
-just the one that was told), nor while the headers say the quota is spent (`Remaining: 0`): until
-its reset, or one quota unit's share of the window when the policy is known, since a token bucket
-refills continuously.
+just the one that was told), nor, when the headers give no quota per window to pace with, while
+they say the quota is spent (`Remaining: 0`) until its reset. (With a known quota the pace already
+keeps within it, and a `Remaining: 0` is stale by the time it arrives: a token bucket has
+refilled during the answer's latency.)
 """
 
 from __future__ import annotations
@@ -152,11 +153,8 @@ class RateLimiter:
             return
         if quota.rate is not None:
             self._quota_rate = QUOTA_HEADROOM * quota.rate
-        if quota.spent and quota.reset is not None:
-            hold = quota.reset
-            if quota.rate is not None:
-                hold = min(hold, 1.0 / quota.rate)
-            self._block(now + min(hold, self._max_hold))
+        if quota.spent and quota.reset is not None and quota.rate is None:
+            self._block(now + min(quota.reset, self._max_hold))
 
     def _block(self, until: float) -> None:
         self._blocked_until = max(self._blocked_until, until)
