@@ -101,7 +101,7 @@ def test_throughput_converges_to_a_limit_learned_from_429s_alone(
 
 
 @pytest.mark.parametrize(
-    ("style", "rate", "burst"), [("ietf", 80, 10), ("ietf-structured", 40, 1), ("x", 80, 10)]
+    ("style", "rate", "burst"), [("ietf", 40, 5), ("ietf-structured", 20, 1), ("x", 40, 5)]
 )
 def test_rate_limit_headers_pace_the_client_before_the_limit_is_hit(
     world, limited, style, rate, burst
