@@ -33,7 +33,8 @@ DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 
 test: lint
 	$(DG) check defs
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 -m "not paced"
+	$(BIN)/pytest -p no:xdist -m paced
 
 # The long randomized crash test (attent_assets_tests/test_kill.py, not part of `make test`):
 # SOAK_ROUNDS rounds of world changes and syncs SIGKILLed at random points, each round ending equal

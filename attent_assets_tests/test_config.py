@@ -55,6 +55,11 @@ BAD_SETTINGS: dict[str, tuple[dict[str, Any], bool, str]] = {
         False,
         "concurrency must be an integer from 1 to 64",
     ),
+    "max-requests-per-second-zero": (
+        {"max_requests_per_second": 0},
+        False,
+        "max_requests_per_second must be a number > 0",
+    ),
     "unwritable-data-dir": ({}, True, "ATTENT_DATA_DIR) is not a writable directory"),
 }
 

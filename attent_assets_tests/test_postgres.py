@@ -16,11 +16,9 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -38,14 +36,13 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 from dagster._daemon.sensor import execute_sensor_iteration
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from attent_assets.definitions import defs
-from attent_assets.defs.assets import POOL
 from attent_assets.defs.cursor import LeadChangeCursor
 from attent_assets.defs.run_requests import PartitionRange, sync_request
 from attent_assets.simulator import SimulatorServer
 from attent_assets.sync import Mode
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
 from attent_assets_tests.postgres_server import SERVER_ACCOUNT, PostgresServer, server_binaries
+from attent_assets_tests.surface import NAMES, PARTITIONS
 
 pytestmark = pytest.mark.postgres
 
@@ -56,6 +53,7 @@ LOCATION = "attent_assets"
 SENSOR = "attent_lead_changes"
 RUN_SECONDS = 90.0
 LOG = logging.getLogger("attent_assets_tests.postgres")
+POOL = NAMES.default_pool
 
 
 @pytest.fixture(scope="session")
@@ -234,7 +232,10 @@ def test_sensor_ticks_and_cursor_are_stored_and_its_runs_succeed(
     run = _run(instance, incremental)
     assert run.tags["dagster/run_key"].startswith(f"leads:{stored.watermark.isoformat()}..")
     assert (
-        run.run_config == sync_request(Mode.INCREMENTAL, PartitionRange.everything(), "").run_config
+        run.run_config
+        == sync_request(
+            NAMES, Mode.INCREMENTAL, PartitionRange.everything(PARTITIONS), ""
+        ).run_config
     )
     for run_id in (first, incremental):
         assert _run(instance, run_id).status == dg.DagsterRunStatus.SUCCESS
@@ -254,51 +255,3 @@ def _assert_password_nowhere(postgres: PostgresServer, instance: dg.DagsterInsta
     home = Path(instance.root_directory)
     for path in [postgres.log, *(p for p in home.rglob("*") if p.is_file())]:
         assert postgres.password not in path.read_text(errors="replace"), path
-
-
-# --- the pool -------------------------------------------------------------------------------------
-
-
-def test_two_runs_in_the_warehouse_pool_never_write_at_once(
-    instance: dg.DagsterInstance, attent_env: Path, simulator: SimulatorServer
-) -> None:
-    """Started together, each run's sync step holds the pool's one slot in turn: their step
-    windows do not overlap, and the pool is free again afterwards."""
-    job = defs.get_job_def("attent_sync")
-    results: list[dg.ExecuteInProcessResult] = []
-
-    def run(key: str) -> None:
-        request = sync_request(Mode.INCREMENTAL, PartitionRange.everything(), key)
-        results.append(
-            job.execute_in_process(
-                run_config=request.run_config, tags=request.tags, instance=instance
-            )
-        )
-
-    threads = [threading.Thread(target=run, args=(f"pool-{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(RUN_SECONDS)
-    assert len(results) == 2
-    assert all(r.success for r in results)
-    first, second = sorted(_step_window(instance, r.run_id) for r in results)
-    assert first[1] <= second[0], f"steps overlapped: {first} and {second}"
-    Harness(server=simulator, data_dir=attent_env).assert_converged()
-    info = instance.event_log_storage.get_concurrency_info(POOL)
-    assert info.slot_count == 1
-    assert info.active_slot_count == 0
-
-
-def _step_window(instance: dg.DagsterInstance, run_id: str) -> tuple[datetime, datetime]:
-    """From the sync step's start to its end, as the instance recorded them."""
-    events = instance.all_logs(
-        run_id, of_type={dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS}
-    )
-    (start,) = (
-        e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_START
-    )
-    (end,) = (
-        e.timestamp for e in events if e.dagster_event_type == dg.DagsterEventType.STEP_SUCCESS
-    )
-    return datetime.fromtimestamp(start), datetime.fromtimestamp(end)

@@ -1,4 +1,4 @@
-"""Throttling without real time: the AIMD limiter, Retry-After parsing and the retry waits."""
+"""Throttling without real time: the limiter, rate-limit headers, Retry-After, retry waits."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import httpx
 import pytest
 
 from attent_assets.api import (
-    AdaptiveRateLimiter,
     AttentAuthError,
     AttentUnavailableError,
     ClientSettings,
     ClientStats,
+    Quota,
+    RateLimiter,
     parse_retry_after,
+    read_quota,
 )
+from attent_assets.api.congestion import BACKOFF, DOUBLING, PLATEAU_AT, REACTION_GAP
+from attent_assets.api.ratelimit import QUOTA_HEADROOM
 from attent_assets.api.retry import RetryableFailure, RetryPolicy
 
 NOW = datetime(2026, 5, 14, 15, 30, tzinfo=UTC)
@@ -42,17 +46,23 @@ def clock():
     return FakeClock()
 
 
-def make_limiter(clock: FakeClock, **options) -> AdaptiveRateLimiter:
-    return AdaptiveRateLimiter(clock=clock, sleep=clock.sleep, **options)
+def make_limiter(clock: FakeClock, **options) -> RateLimiter:
+    return RateLimiter(clock=clock, sleep=clock.sleep, **options)
 
 
-def send_steadily(limiter: AdaptiveRateLimiter, clock: FakeClock, rate: float, seconds: float):
-    """Acquire at a steady `rate` (the demand) for `seconds`; returns the last ticket."""
+def send_steadily(limiter: RateLimiter, clock: FakeClock, rate: float, seconds: float) -> int:
+    """Send at a steady `rate` for `seconds`, every request accepted; returns the last ticket."""
     ticket = 0
     for _ in range(round(rate * seconds)):
         ticket = limiter.acquire()
         clock.now += 1 / rate
+        limiter.on_success()
     return ticket
+
+
+def congest(limiter: RateLimiter) -> None:
+    """A 429 to a request sent now: a congestion event."""
+    limiter.on_throttle(None, ticket=limiter.acquire())
 
 
 def test_starts_unlimited(clock):
@@ -73,68 +83,121 @@ def test_retry_after_blocks_every_caller_until_the_deadline(clock):
     assert clock.sleeps[0] == pytest.approx(2.5)
 
 
-def test_throttle_halves_the_observed_demand_and_paces_requests(clock):
+def test_a_429_drops_the_pace_to_a_fraction_of_the_accepted_rate_and_paces_requests(clock):
     limiter = make_limiter(clock)
-    send_steadily(limiter, clock, rate=10, seconds=5)
-    limiter.on_throttle(retry_after=None)
-    assert limiter.rate == pytest.approx(5)
+    send_steadily(limiter, clock, rate=20, seconds=2)
+    congest(limiter)
+    assert limiter.rate == pytest.approx(BACKOFF * 20)
     start = clock.now
-    for _ in range(6):
+    for _ in range(10):
         limiter.acquire()
-    assert clock.now - start == pytest.approx(1.0)  # 5 intervals of 0.2 s
+    assert clock.now - start == pytest.approx(9 / (BACKOFF * 20), rel=0.05)
 
 
-def test_throttles_for_requests_sent_before_the_decrease_do_not_halve_again(clock):
+def test_429s_from_requests_in_flight_are_one_congestion_event(clock):
     limiter = make_limiter(clock)
+    send_steadily(limiter, clock, rate=20, seconds=2)
     in_flight = [limiter.acquire() for _ in range(16)]
-    clock.now += 1
-    limiter.on_throttle(None, ticket=in_flight[0])
-    after_first = limiter.rate
-    assert after_first is not None
-    for ticket in in_flight[1:]:
+    for ticket in in_flight:
         limiter.on_throttle(None, ticket=ticket)
-    assert limiter.rate == after_first
-    fresh = limiter.acquire()
-    limiter.on_throttle(None, ticket=fresh)
-    assert limiter.rate == pytest.approx(after_first / 2)
+    once = limiter.rate
+    assert once == pytest.approx(BACKOFF * 20)
+    clock.now += REACTION_GAP / 2
+    limiter.on_throttle(None, ticket=limiter.acquire())  # sent after the decrease, same event
+    assert limiter.rate == once
+
+
+def test_a_burst_of_429s_after_a_good_stretch_does_not_collapse_the_pace(clock):
+    limiter = make_limiter(clock)
+    send_steadily(limiter, clock, rate=20, seconds=2)
+    for _ in range(8):  # 429s for a whole half second, each reacted to
+        limiter.on_throttle(None, ticket=limiter.acquire())
+        clock.now += REACTION_GAP / 4
+    pace = limiter.rate
+    assert pace is not None
+    assert pace >= BACKOFF**3 * 20
 
 
 def test_stale_throttle_still_honours_its_retry_after(clock):
     limiter = make_limiter(clock)
     old = limiter.acquire()
-    limiter.on_throttle(None, ticket=limiter.acquire())
+    send_steadily(limiter, clock, rate=20, seconds=1)
+    congest(limiter)
     limiter.on_throttle(3.0, ticket=old)
-    assert limiter.blocked_until == pytest.approx(3.0)
+    assert limiter.blocked_until == pytest.approx(clock.now + 3.0)
 
 
-def test_rate_never_drops_below_the_floor(clock):
-    limiter = make_limiter(clock, min_rate=2.0)
-    send_steadily(limiter, clock, rate=8, seconds=2)
-    for _ in range(10):
-        limiter.on_throttle(None, ticket=limiter.acquire())
-    assert limiter.rate == 2.0
+def test_the_pace_climbs_back_and_then_probes_beyond_the_measured_rate(clock):
+    limiter = make_limiter(clock)
+    send_steadily(limiter, clock, rate=20, seconds=2)
+    congest(limiter)
+    paces: list[float] = []
+    for _ in range(4):
+        deadline = clock.now + PLATEAU_AT
+        while clock.now < deadline:
+            limiter.acquire()
+            limiter.on_success()
+        paces.append(limiter.rate or 0.0)
+    assert paces[0] == pytest.approx(20, rel=0.05)
+    assert paces == sorted(paces)
+    assert paces[-1] > 1.5 * 20
 
 
-def test_successes_raise_the_rate_additively_until_unlimited_again(clock):
-    limiter = make_limiter(clock, recovery_requests=10)
-    send_steadily(limiter, clock, rate=10, seconds=5)
-    limiter.on_throttle(None)
-    rates = []
-    for _ in range(9):
-        limiter.on_success()
-        rates.append(limiter.rate)
-    assert rates == pytest.approx([5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5])
+def test_the_pace_does_not_grow_while_the_client_sends_less(clock):
+    limiter = make_limiter(clock)
+    send_steadily(limiter, clock, rate=20, seconds=2)
+    congest(limiter)
+    dropped = limiter.rate
+    send_steadily(limiter, clock, rate=5, seconds=10)
+    assert limiter.rate == pytest.approx(dropped, rel=0.05)
+
+
+def test_a_first_429_with_nothing_measured_starts_low_and_doubles(clock):
+    limiter = make_limiter(clock)
+    limiter.acquire()
     limiter.on_success()
-    assert limiter.rate is None
-    clock.sleeps.clear()
-    for _ in range(50):
+    congest(limiter)
+    start = limiter.rate
+    assert start is not None
+    while clock.now < 4 * DOUBLING:
         limiter.acquire()
-    assert clock.sleeps == []
+        limiter.on_success()
+    assert limiter.rate == pytest.approx(16 * start, rel=0.25)
+
+
+def test_a_fixed_rate_paces_and_never_adapts(clock):
+    limiter = make_limiter(clock, fixed_rate=4.0)
+    for _ in range(5):
+        limiter.acquire()
+    assert clock.now == pytest.approx(1.0)
+    limiter.on_throttle(0.5, ticket=limiter.acquire())
+    assert limiter.rate == 4.0
+    assert limiter.blocked_until == pytest.approx(clock.now + 0.5)
+
+
+def test_a_quota_in_the_headers_sets_the_pace_and_429s_then_teach_nothing(clock):
+    limiter = make_limiter(clock)
+    quota = Quota(limit=50, window=1, remaining=20, reset=1)
+    limiter.on_success(quota)
+    assert limiter.rate == pytest.approx(QUOTA_HEADROOM * 50)
+    send_steadily(limiter, clock, rate=QUOTA_HEADROOM * 50, seconds=2)
+    limiter.on_throttle(None, ticket=limiter.acquire(), quota=quota)
+    limiter.on_throttle(None, ticket=limiter.acquire(), quota=quota)
+    assert limiter.rate == pytest.approx(QUOTA_HEADROOM * 50)
+
+
+def test_a_spent_quota_without_a_known_window_holds_senders_until_its_reset(clock):
+    limiter = make_limiter(clock, max_hold=10)
+    limiter.on_success(Quota(limit=10, window=1, remaining=0, reset=1))
+    assert limiter.blocked_until < 0  # the pace at the quota's rate keeps within it
+    limiter.on_success(Quota(remaining=0, reset=4))
+    assert limiter.blocked_until == pytest.approx(4)
+    limiter.on_success(Quota(remaining=0, reset=3600))
+    assert limiter.blocked_until == pytest.approx(10)
 
 
 def test_retry_after_arriving_while_a_caller_waits_for_its_slot_is_honoured(clock):
-    limiter = make_limiter(clock, min_rate=1.0)
-    limiter.on_throttle(None, ticket=limiter.acquire())  # now paced at 1 rps
+    limiter = make_limiter(clock, fixed_rate=1.0)
     limiter.acquire()
 
     def sleep_while_another_thread_is_throttled(seconds: float) -> None:
@@ -160,6 +223,65 @@ def test_acquire_uses_the_per_call_sleep_so_waits_can_be_cancelled(clock):
     with pytest.raises(Stop):
         limiter.acquire(sleep=cancelled)
     assert clock.sleeps == []
+    limiter.on_throttle(retry_after=None)
+    clock.now = 31
+    assert limiter.acquire() >= 0  # the cancelled caller left its place in the queue
+
+
+def header_lookup(headers: dict[str, str]):
+    lowered = {name.lower(): value for name, value in headers.items()}
+    return lowered.get
+
+
+UNIX_NOW = 1_780_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"Content-Type": "application/json"}, None),
+        (
+            {
+                "RateLimit-Limit": "80",
+                "RateLimit-Remaining": "3",
+                "RateLimit-Reset": "1",
+                "RateLimit-Policy": "80;w=1",
+            },
+            Quota(80, 1, 3, 1),
+        ),
+        (
+            {"RateLimit": '"default";r=0;t=2', "RateLimit-Policy": '"default";q=100;w=60'},
+            Quota(100, 60, 0, 2),
+        ),
+        ({"RateLimit": "limit=10, remaining=5, reset=2"}, Quota(10, None, 5, 2)),
+        ({"RateLimit-Policy": "100;w=60, 10;w=1"}, Quota(100, 60)),
+        (
+            {
+                "X-RateLimit-Limit": "80, 80;w=1",
+                "X-RateLimit-Remaining": "2",
+                "X-RateLimit-Reset": str(UNIX_NOW + 30),
+            },
+            Quota(80, 1, 2, 30),
+        ),
+        ({"X-RateLimit-Reset": str((UNIX_NOW + 5) * 1000)}, Quota(reset=5)),
+        ({"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999"}, Quota(5000, None, 4999)),
+        (
+            {"X-RateLimit-Limit-Second": "5", "X-RateLimit-Limit-Minute": "100"},
+            Quota(100, 60),
+        ),
+        ({"RateLimit-Limit": "lots", "RateLimit-Remaining": "-1"}, None),
+    ],
+)
+def test_read_quota_understands_every_common_form(headers, expected):
+    quota = read_quota(header_lookup(headers), UNIX_NOW)
+    if expected is None or quota is None:
+        assert quota == expected
+    else:
+        assert quota.limit == expected.limit
+        assert quota.window == expected.window
+        assert quota.remaining == expected.remaining
+        assert quota.reset == pytest.approx(expected.reset)
 
 
 @pytest.mark.parametrize(

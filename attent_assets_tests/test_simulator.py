@@ -23,6 +23,7 @@ import pytest
 
 from attent_assets.simulator import Faults, SimulatorServer, World
 from attent_assets.simulator.faults import FaultDecision
+from attent_assets.simulator.ratelimit import TokenBucket
 
 KEY = "test-key"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -501,6 +502,71 @@ def test_fail_first_n_fails_exactly_the_next_n_requests(simulator, client):
     simulator.faults.fail_status = 503
     assert [leads_request(client).status_code for _ in range(5)] == [503, 503, 503, 200, 200]
     assert simulator.faults.fail_first_n == 0
+
+
+def test_the_rate_limit_is_a_token_bucket_answering_429_with_the_wait_for_the_next_token():
+    bucket = TokenBucket()
+    admitted = [bucket.admit(10, 3, None, now=100.0).allowed for _ in range(4)]
+    assert admitted == [True, True, True, False]
+    refused = bucket.admit(10, 3, None, now=100.04)
+    assert not refused.allowed
+    assert refused.retry_after == "0.060"
+    assert refused.headers == ()
+    assert bucket.admit(10, 3, None, now=100.11).allowed
+    assert [bucket.admit(10, 3, None, now=101.0).allowed for _ in range(4)] == [True] * 3 + [False]
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        (
+            "ietf",
+            {
+                "ratelimit-limit": "50",
+                "ratelimit-remaining": "1",
+                "ratelimit-reset": "1",
+                "ratelimit-policy": "50;w=1",
+            },
+        ),
+        (
+            "ietf-structured",
+            {"ratelimit": '"default";r=1;t=1', "ratelimit-policy": '"default";q=50;w=1'},
+        ),
+        (
+            "x",
+            {
+                "x-ratelimit-limit": "50, 50;w=1",
+                "x-ratelimit-remaining": "1",
+                "x-ratelimit-reset": "1",
+            },
+        ),
+    ],
+)
+def test_rate_limit_headers_describe_the_bucket_on_every_answer(simulator, client, style, expected):
+    simulator.faults.rate_limit = 50
+    simulator.faults.rate_limit_burst = 3
+    simulator.faults.rate_limit_headers = style
+    answers = [leads_request(client) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [200, 200]
+    seen = {name: value for name, value in answers[1].headers.items() if "ratelimit" in name}
+    assert seen == expected
+    while (answer := leads_request(client)).status_code == 200:
+        pass
+    assert answer.status_code == 429
+    assert 0 < float(answer.headers["retry-after"]) <= 0.02
+    assert "ratelimit" in " ".join(answer.headers.keys())
+
+
+def test_the_rate_limit_is_global_and_recorded_when_requests_arrive(simulator, client):
+    simulator.faults.rate_limit = 2
+    simulator.faults.latency_ms = 50
+    started = time.monotonic()
+    statuses = [leads_request(client).status_code for _ in range(3)]
+    assert statuses == [200, 429, 429]
+    records = simulator.stats.recent()
+    assert [record.retry_after is not None for record in records] == [False, True, True]
+    for record in records:
+        assert started <= record.arrived <= record.at - 0.045
 
 
 def test_slow_answers_outlast_a_read_timeout_and_do_not_delay_stop(world):

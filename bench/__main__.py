@@ -13,7 +13,10 @@ five minutes on 2 cores. Section `longlife` (bench/longlife.py): a year of an or
 history synced with a year and with a month of partitions, then hundreds of consecutive sensor
 runs, the same runs over a tenth of the history, the full audit and a compaction. Most of its
 time is the runs, a few seconds each: the better part of an hour at the defaults (500 runs), four
-minutes at the small size above.
+minutes at the small size above. Section `ratelimit` (bench/ratelimit.py, about a minute at
+100 requests per second): the client crawling against a token-bucket limit, with and without
+rate-limit headers, as a fraction of the limit and a share of 429s
+(`python -m bench --sections ratelimit --ratelimit-rps 100`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from bench.settings import BenchSettings
 
-SECTIONS = ("core", "longlife")
+SECTIONS = ("core", "longlife", "ratelimit")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,13 +69,15 @@ def main() -> None:
     # (The long life's deployments set their own, each in its own process.)
     os.environ["ATTENT_START_DATE"] = settings.first_day.isoformat()
     from bench.longlife import run_longlife
+    from bench.ratelimit import run_ratelimit
     from bench.report import render
     from bench.suite import run_suite
 
     core = run_suite(settings) if "core" in sections else None
     life = run_longlife(settings) if "longlife" in sections else None
+    limits = run_ratelimit(settings) if "ratelimit" in sections else None
     command = " ".join(["python -m bench", *map(shlex.quote, sys.argv[1:])])
-    text = render(core, life, command)
+    text = render(core, life, command, limits)
     if output is None:
         sys.stdout.write(text)
     else:

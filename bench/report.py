@@ -13,6 +13,8 @@ from bench.cpu_profile import HTTP, JSON, LAYERS, PER_RECORD
 from bench.longlife import LongLife
 from bench.longlife_report import longlife_section, world_text
 from bench.markdown import ratio, table, verdict
+from bench.ratelimit import RateLimits
+from bench.ratelimit_report import ratelimit_section
 from bench.settings import BenchSettings
 from bench.suite import CRAWL, DAGSTER, DLT, ENGINE, FLOOR, Results
 
@@ -264,7 +266,9 @@ def _transport(s: BenchSettings) -> str:
     )
 
 
-def render(core: Results | None, life: LongLife | None, command: str) -> str:
+def render(
+    core: Results | None, life: LongLife | None, command: str, limits: RateLimits | None = None
+) -> str:
     """The report of the sections that ran (`python -m bench --sections`)."""
     worlds = []
     if core is not None:
@@ -295,4 +299,6 @@ def render(core: Results | None, life: LongLife | None, command: str) -> str:
         lines += _core(core)
     if life is not None:
         lines += longlife_section(life)
+    if limits is not None:
+        lines += ratelimit_section(limits)
     return "\n".join(lines)

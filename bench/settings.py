@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 @dataclass(frozen=True, slots=True)
 class BenchSettings:
     """Defaults: about 5,000 leads and 100,000 events behind 20 ms (+ up to 10 ms) per request;
-    for the long life 10,000 leads and 300,000 events over a year, then 500 sensor runs."""
+    for the long life 10,000 leads and 300,000 events over a year, then 500 sensor runs; for the
+    rate limit 2,000 leads against 100 requests per second."""
 
     leads: int = 5000
     events_per_lead: int = 20
@@ -37,6 +38,12 @@ class BenchSettings:
     longlife_small_leads: int = 1000
     #: Runs in each median: the first ones, and the last ones.
     longlife_window: int = 21
+    #: Rate limit (bench/ratelimit.py): the simulator's limit in requests per second, the world
+    #: crawled against it (leads, each with `events_per_lead` events), and the seconds the
+    #: client may take to learn the limit before the converged figures count.
+    ratelimit_rps: float = 100.0
+    ratelimit_leads: int = 2000
+    ratelimit_warm_up: float = 3.0
 
     @property
     def first_day(self) -> date:

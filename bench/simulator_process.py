@@ -96,10 +96,14 @@ def simulator(
     history_days: int = 30,
     seed: int = 11,
     world: str = "uniform",
+    rate_limit: float = 0.0,
+    rate_limit_burst: float = 1.0,
+    rate_limit_headers: str = "none",
 ) -> Iterator[Simulator]:
     """Start `python -m attent_assets.simulator` on a free port, its history starting
     `history_days` before today (midnight UTC), with no live changes. `world="organisation"`:
-    a real organisation's history over all those days, `events_per_lead` its mean."""
+    a real organisation's history over all those days, `events_per_lead` its mean. `rate_limit`
+    > 0: a token bucket of that many requests per second (see the simulator's `--rate-limit`)."""
     command = [
         sys.executable,
         "-m",
@@ -114,6 +118,9 @@ def simulator(
         f"--world={world}",
         f"--api-key={API_KEY}",
         "--live-changes-per-second=0",
+        f"--rate-limit={rate_limit}",
+        f"--rate-limit-burst={rate_limit_burst}",
+        f"--rate-limit-headers={rate_limit_headers}",
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:

@@ -12,14 +12,14 @@ from attent_assets.api.errors import (
 )
 from attent_assets.api.models import Event, Lead, format_timestamp
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage
-from attent_assets.api.ratelimit import AdaptiveRateLimiter
+from attent_assets.api.quota import Quota, read_quota
+from attent_assets.api.ratelimit import RateLimiter
 from attent_assets.api.retry import parse_retry_after
 from attent_assets.api.settings import ClientSettings
 from attent_assets.api.stats import ClientStats
 from attent_assets.values import parse_timestamp
 
 __all__ = [
-    "AdaptiveRateLimiter",
     "AttentAuthError",
     "AttentBadRequestError",
     "AttentClient",
@@ -35,8 +35,11 @@ __all__ = [
     "Lead",
     "LeadEvents",
     "LeadPage",
+    "Quota",
+    "RateLimiter",
     "format_timestamp",
     "lead_events_path",
     "parse_retry_after",
     "parse_timestamp",
+    "read_quota",
 ]

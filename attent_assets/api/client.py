@@ -33,7 +33,8 @@ from attent_assets.api.errors import (
 from attent_assets.api.fanout import Emit, cancellable_sleep, fan_out
 from attent_assets.api.models import Event, Lead, format_timestamp
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage, read_page
-from attent_assets.api.ratelimit import AdaptiveRateLimiter
+from attent_assets.api.quota import quota_of
+from attent_assets.api.ratelimit import RateLimiter
 from attent_assets.api.retry import RetryableFailure, RetryPolicy
 from attent_assets.api.settings import ClientSettings
 from attent_assets.api.stats import ClientStats
@@ -75,7 +76,9 @@ class AttentClient:
         self.settings = settings
         self.stats = ClientStats()
         self._logger = logger or logging.getLogger(__name__)
-        self._limiter = AdaptiveRateLimiter()
+        self._limiter = RateLimiter(
+            fixed_rate=settings.max_requests_per_second, max_hold=settings.max_retry_after
+        )
         self._retry = RetryPolicy(settings, self.stats, self._logger)
         self._base_url = settings.base_url.rstrip("/")
         self._headers = httpx.Headers(
@@ -240,14 +243,15 @@ class AttentClient:
             raise
         self.stats.record_request(time.perf_counter() - started, len(content))
         status = response.status_code
+        quota = quota_of(response.headers.raw, time.time())
         if status == 200:
             page = read_page(content, key)
-            self._limiter.on_success()
+            self._limiter.on_success(quota)
             return page
         if status == 429:
             retry_after = self._retry.server_hint(response.headers.get("retry-after"))
             self.stats.record_throttled()
-            self._limiter.on_throttle(retry_after, ticket)
+            self._limiter.on_throttle(retry_after, ticket, quota)
             raise RetryableFailure("429", "HTTP 429 (throttled)", retry_after)
         if status >= 500:
             raise RetryableFailure("5xx", f"HTTP {status}")

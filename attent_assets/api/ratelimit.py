@@ -1,15 +1,16 @@
-"""Client-side rate limiting that adapts to the server's 429s (AIMD), shared by a client's threads.
+"""The client's pacing: one limiter shared by every request of a client (leads listing and events
+fan-out alike), so the process sends at one rate whatever its threads do.
 
-The API publishes no rate limits, so the limiter starts unlimited and learns from throttling:
-- a 429 with Retry-After blocks every thread until that deadline, not just the one that was told;
-- a 429 also caps the send rate at half the demand observed just before it (never below
-  `min_rate`), and a further 429 halves the cap again;
-- each success raises the cap by a fixed step (additive increase) until it is back at the demand
-  that was throttled, and then the limiter is unlimited again.
-
-A 429 answering a request that was sent before the latest decrease says nothing about the new rate
-(with 16 threads, up to 16 such answers arrive at once), so `on_throttle` takes the ticket returned
-by `acquire` and ignores those for the rate, while still honouring their Retry-After.
+Requests leave at evenly spaced slots of the current rate:
+- `max_requests_per_second` set: that fixed rate, whatever the server says;
+- unset: unlimited until the server shows its limit, then the rate the server's headers give
+  (`QUOTA_HEADROOM` of their quota per window, see `quota.py`) or, without headers, the rate
+  learned from 429s (`congestion.py`), whichever is lower.
+Whatever the rate, no request leaves before a Retry-After has passed (it blocks every thread, not
+just the one that was told), nor, when the headers give no quota per window to pace with, while
+they say the quota is spent (`Remaining: 0`) until its reset. (With a known quota the pace already
+keeps within it, and a `Remaining: 0` is stale by the time it arrives: a token bucket has
+refilled during the answer's latency.)
 """
 
 from __future__ import annotations
@@ -17,48 +18,56 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from typing import Final
+
+from attent_assets.api.congestion import AdaptiveRate
+from attent_assets.api.quota import Quota
 
 Sleep = Callable[[float], None]
 
+#: Pace at this fraction of a quota the server announces: against a bucket without burst, the
+#: jitter in arrival times would otherwise turn a pace just under the limit into 429s.
+QUOTA_HEADROOM: Final = 0.9
+#: How much of an interval a late sender may make up on the next one.
+_LATE_CREDIT: Final = 0.25
+#: Seconds between checks for a cancellation while queueing for the next slot.
+_TURN_POLL: Final = 0.05
 
-class AdaptiveRateLimiter:
+
+class RateLimiter:
     """Blocks senders as needed; `clock` and `sleep` are injectable so tests need no real time.
 
-    `window` is how far back sends count towards the observed demand; `recovery_requests` is how
-    many successes take the cap from half the demand back to the full demand.
+    `fixed_rate` is the user's cap (None: adaptive); `max_hold` bounds how long a spent quota
+    blocks senders (a Retry-After arrives already clamped by the retry policy).
     """
 
     def __init__(
         self,
         *,
-        min_rate: float = 1.0,
-        window: float = 5.0,
-        recovery_requests: int = 10,
+        fixed_rate: float | None = None,
+        max_hold: float = math.inf,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
-        self._min_rate = min_rate
-        self._window = window
-        self._recovery_requests = recovery_requests
+        self._fixed_rate = fixed_rate
+        self._max_hold = max_hold
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._rate: float | None = None
-        self._target = min_rate
-        self._step = 0.0
+        self._turn = threading.Lock()
+        self._adaptive = AdaptiveRate()
+        self._quota_rate: float | None = None
         self._next_slot = -math.inf
         self._blocked_until = -math.inf
-        self._sends: deque[float] = deque()
-        self._first_send: float | None = None
         self._tickets = 0
         self._decrease_ticket = 0
 
     @property
     def rate(self) -> float | None:
-        """The current cap in requests per second; None when unlimited."""
-        return self._rate
+        """The current pace in requests per second; None when unlimited."""
+        with self._lock:
+            return self._rate()
 
     @property
     def blocked_until(self) -> float:
@@ -72,68 +81,80 @@ class AdaptiveRateLimiter:
         interrupts by raising).
         """
         pause = sleep or self._sleep
-        while True:
-            with self._lock:
-                now = self._clock()
-                ticket: int | None = None
-                if now < self._blocked_until:
+        paced = False
+        # One sender at a time waits for the next slot, the others queue behind it: a herd of
+        # threads waking at every slot would delay the one that takes it, and the jitter in
+        # arrival times is what makes a server with a small burst answer 429 below its limit.
+        while not self._turn.acquire(timeout=_TURN_POLL):
+            pause(0)  # lets a cancellation interrupt the queue
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    rate = self._rate()
                     wait = self._blocked_until - now
-                else:
-                    slot = now
-                    if self._rate is not None:
-                        slot = max(now, self._next_slot)
-                        self._next_slot = slot + 1.0 / self._rate
-                    ticket = self._issue(slot)
-                    wait = slot - now
+                    if rate is not None:
+                        wait = max(wait, self._next_slot - now)
                     if wait <= 0:
-                        return ticket
-            pause(wait)
-            # A Retry-After that arrived while this caller waited for its slot still applies.
-            if ticket is not None and self._clock() >= self._blocked_until:
-                return ticket
+                        return self._claim(now, rate, paced)
+                    # Waiting for a slot is pacing; waiting for a Retry-After is not.
+                    paced = wait > self._blocked_until - now
+                # The slot is claimed after the wait, not before: a rate that changes meanwhile
+                # (or a Retry-After that arrives) applies to the waiting sender.
+                pause(wait)
+        finally:
+            self._turn.release()
 
-    def on_success(self) -> None:
-        """Additive increase: a step towards the throttled demand, then unlimited again."""
+    def on_success(self, quota: Quota | None = None) -> None:
+        """A 200: the learned rate may grow; the headers, if any, are taken into account."""
         with self._lock:
-            if self._rate is None:
-                return
-            self._rate += self._step
-            # Within half a step of the target counts as there (float sums rarely land on it).
-            if self._rate + self._step / 2 >= self._target:
-                self._rate = None
+            now = self._clock()
+            self._adaptive.succeeded(now)
+            self._take_quota(quota, now)
 
-    def on_throttle(self, retry_after: float | None, ticket: int | None = None) -> None:
-        """Record a 429: block everyone for `retry_after` seconds if given, and halve the rate
-        unless `ticket` shows the request was sent before the latest decrease."""
+    def on_throttle(
+        self, retry_after: float | None, ticket: int | None = None, quota: Quota | None = None
+    ) -> None:
+        """A 429: block everyone for `retry_after` seconds if given, and lower the learned rate
+        unless `ticket` shows the request was sent before the latest decrease or the answer
+        gives the quota (whose pace then stands)."""
         with self._lock:
             now = self._clock()
             if retry_after is not None and retry_after > 0:
-                self._blocked_until = max(self._blocked_until, now + retry_after)
+                self._block(now + retry_after)
+            self._take_quota(quota, now)
+            if quota is not None and quota.rate is not None:
+                return  # the server's own figures pace the client; nothing to learn
             if ticket is not None and ticket < self._decrease_ticket:
                 return
-            if self._rate is None:
-                self._target = max(self._min_rate, self._demand(now))
-                self._step = self._target / (2 * self._recovery_requests)
-                halved = self._target / 2
-            else:
-                halved = self._rate / 2
-            self._rate = max(self._min_rate, halved)
-            self._decrease_ticket = self._tickets
+            if self._adaptive.congested(now, self._rate()):
+                self._decrease_ticket = self._tickets
 
-    def _issue(self, slot: float) -> int:
-        if self._first_send is None:
-            self._first_send = slot
-        self._sends.append(slot)
+    def _claim(self, now: float, rate: float | None, paced: bool) -> int:
+        if rate is not None:
+            # A sender woken a little late keeps the grid, so wake-up delays do not add up to a
+            # lower rate; after an idle spell the grid restarts (no burst of saved-up slots).
+            late = now - self._next_slot
+            credit = late if 0 < late <= _LATE_CREDIT / rate else 0.0
+            self._next_slot = now - credit + 1.0 / rate
+        self._adaptive.sent(now, paced=paced)
         ticket = self._tickets
         self._tickets += 1
         return ticket
 
-    def _demand(self, now: float) -> float:
-        """Requests per second sent over the last `window` (or since the first send, if sooner;
-        at least a tenth of a second so a burst at start-up does not read as infinite)."""
-        horizon = now - self._window
-        while self._sends and self._sends[0] < horizon:
-            self._sends.popleft()
-        start = self._first_send if self._first_send is not None else now
-        span = max(min(self._window, now - start), 0.1)
-        return len(self._sends) / span
+    def _rate(self) -> float | None:
+        if self._fixed_rate is not None:
+            return self._fixed_rate
+        rates = [r for r in (self._adaptive.rate, self._quota_rate) if r is not None]
+        return min(rates) if rates else None
+
+    def _take_quota(self, quota: Quota | None, now: float) -> None:
+        if quota is None:
+            return
+        if quota.rate is not None:
+            self._quota_rate = QUOTA_HEADROOM * quota.rate
+        if quota.spent and quota.reset is not None and quota.rate is None:
+            self._block(now + min(quota.reset, self._max_hold))
+
+    def _block(self, until: float) -> None:
+        self._blocked_until = max(self._blocked_until, until)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -28,6 +29,8 @@ class ClientSettings:
     `api_key` is excluded from the repr so the settings object can be logged or shown in an error.
     Retry limits are per request: `max_attempts` tries within `max_retry_seconds` (waits included),
     and a server's Retry-After hint is honoured up to `max_retry_after` seconds.
+    `max_requests_per_second` caps the pace of every request the client sends; None lets the
+    client find the server's limit itself (`ratelimit.py`).
     """
 
     base_url: str = "https://api.attent.app/v1"
@@ -41,6 +44,7 @@ class ClientSettings:
     max_retry_after: float = 60
     backoff_initial: float = 0.5
     backoff_max: float = 20
+    max_requests_per_second: float | None = None
     types: tuple[str, ...] | None = None
     user_agent: str = DEFAULT_USER_AGENT
     verify_tls: bool = True
@@ -62,6 +66,13 @@ class ClientSettings:
         for name in ("backoff_initial", "backoff_max"):
             if not getattr(self, name) >= 0:
                 raise AttentConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        rate = self.max_requests_per_second
+        if rate is not None and not (
+            isinstance(rate, int | float) and math.isfinite(rate) and rate > 0
+        ):
+            raise AttentConfigError(
+                f"max_requests_per_second must be a number > 0, or unset; got {rate!r}"
+            )
         if self.types is not None:
             if not self.types:
                 raise AttentConfigError("types must not be empty; use None to fetch every type")

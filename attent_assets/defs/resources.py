@@ -44,6 +44,12 @@ class AttentResource(dg.ConfigurableResource):
     max_retry_seconds: float = Field(
         default=120.0, description="Time budget per request for retries and waits."
     )
+    max_requests_per_second: float | None = Field(
+        default=None,
+        description="A fixed cap on the requests per second a run or tick sends, leads and "
+        "events together. Unset: the client paces itself to the API's limit, from its "
+        "rate-limit headers or else from its 429s.",
+    )
     types: list[str] | None = Field(
         default=None, description="Only these event types (the API's names). Unset: all types."
     )
@@ -67,6 +73,7 @@ class AttentResource(dg.ConfigurableResource):
             read_timeout=self.read_timeout_seconds,
             max_attempts=self.max_attempts,
             max_retry_seconds=self.max_retry_seconds,
+            max_requests_per_second=self.max_requests_per_second,
             types=tuple(self.types) if self.types else None,
         )
 

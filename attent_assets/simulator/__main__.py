@@ -2,13 +2,15 @@
 
 ``python -m attent_assets.simulator --port 8765 --seed 7 --leads 200 --events-per-lead 20
 --api-key demo-key --latency-ms 0 --latency-jitter-ms 0 --live-changes-per-second 2
---start-days-ago 30 --world uniform``
+--start-days-ago 30 --world uniform --rate-limit 0 --rate-limit-burst 1 --rate-limit-headers none``
 
 Prints one line, the API base URL, then serves; the world keeps changing at the given rate with
 timestamps that follow real time. ``--world organisation`` serves a real organisation's history
 instead: ``--events-per-lead`` is then a mean (most leads have 0-3 events, a few thousands) and the
 history fills all of ``--start-days-ago`` days, with calls and tool calls ending and soft deletes
-along the way.
+along the way. ``--rate-limit R`` enforces a global token bucket of R requests per second (burst
+``--rate-limit-burst``), answering 429 with Retry-After over it; ``--rate-limit-headers`` also
+describes it in rate-limit headers (``ietf``, ``ietf-structured`` or ``x``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 from attent_assets.simulator.faults import Faults
+from attent_assets.simulator.ratelimit import HEADER_STYLES
 from attent_assets.simulator.server import SimulatorServer
 from attent_assets.simulator.world import Profile, World
 
@@ -41,7 +44,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         host=args.host,
         port=args.port,
-        faults=Faults(latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms),
+        faults=Faults(
+            latency_ms=args.latency_ms,
+            latency_jitter_ms=args.latency_jitter_ms,
+            rate_limit=args.rate_limit,
+            rate_limit_burst=args.rate_limit_burst,
+            rate_limit_headers=None
+            if args.rate_limit_headers == "none"
+            else args.rate_limit_headers,
+        ),
         changes_per_second=args.live_changes_per_second,
     )
     stop = threading.Event()
@@ -70,6 +81,19 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="each answer is delayed by latency plus a uniform random 0..jitter ms",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=0.0,
+        help="requests per second over which the API answers 429 (token bucket; 0: no limit)",
+    )
+    parser.add_argument("--rate-limit-burst", type=float, default=1.0, help="the bucket's size")
+    parser.add_argument(
+        "--rate-limit-headers",
+        choices=("none", *HEADER_STYLES),
+        default="none",
+        help="describe the limit in these rate-limit headers on every answer",
     )
     parser.add_argument("--live-changes-per-second", type=float, default=2.0)
     parser.add_argument("--start-days-ago", type=int, default=30)

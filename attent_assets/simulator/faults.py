@@ -7,6 +7,7 @@ sequence of requests meets the same faults on every run. All probabilities defau
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import random
@@ -15,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Final
+
+from attent_assets.simulator.ratelimit import Headers, HeaderStyle, TokenBucket
 
 GARBAGE_BODY: Final = (
     b"<html><head><title>502 Bad Gateway</title></head>"
@@ -49,6 +52,8 @@ class FaultDecision:
     status: int = 200
     retry_after: str | None = None
     """Value of the Retry-After header, if any."""
+    headers: Headers = ()
+    """Rate-limit headers to send (`rate_limit_headers`)."""
 
 
 @dataclass(slots=True)
@@ -60,6 +65,11 @@ class Faults:
     the next whole second, so waiting until then waits at least that long), and any other string is
     sent verbatim (to test hints a client must ignore). ``fail_first_n`` makes the next N requests
     answer ``fail_status``; it counts down as they happen.
+
+    ``rate_limit`` > 0 enforces a global token bucket of that many requests per second and
+    ``rate_limit_burst`` tokens (see `simulator.ratelimit`): over it, a 429 whose Retry-After is
+    the exact wait for the next token. ``rate_limit_headers`` (``ietf``, ``ietf-structured`` or
+    ``x``) also describes the bucket in that style's headers on every answer.
     """
 
     latency_ms: float = 0.0
@@ -76,39 +86,55 @@ class Faults:
     empty_page_probability: float = 0.0
     fail_first_n: int = 0
     fail_status: int = 429
+    rate_limit: float = 0.0
+    rate_limit_burst: float = 1.0
+    rate_limit_headers: HeaderStyle | None = None
     seed: int = 0
+    _bucket: TokenBucket = field(init=False, repr=False, compare=False)
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+        self._bucket = TokenBucket()
 
     def decide(self) -> FaultDecision:
-        """Draw this request's faults. Precedence: fail_first_n, 429, 5xx, drop, truncate,
-        garbage, empty page; latency and slow delays add to any of them."""
+        """Draw this request's faults. Precedence: fail_first_n, the rate limit, 429, 5xx, drop,
+        truncate, garbage, empty page; latency and slow delays add to any of them."""
         with self._lock:
             delay = self.latency_ms / 1000
             if self.latency_jitter_ms > 0:
                 delay += self._rng.random() * self.latency_jitter_ms / 1000
             if self._hit(self.slow_probability):
                 delay += self.slow_seconds
-            if self.fail_first_n > 0:
-                self.fail_first_n -= 1
-                return self._status(delay, self.fail_status)
-            if self._hit(self.rate_429):
-                return self._status(delay, 429)
-            if self._hit(self.rate_5xx):
-                return self._status(delay, self._rng.choice(_SERVER_ERRORS))
-            for probability, outcome in (
-                (self.drop_probability, Outcome.DROP),
-                (self.truncate_probability, Outcome.TRUNCATE),
-                (self.garbage_probability, Outcome.GARBAGE),
-                (self.empty_page_probability, Outcome.EMPTY_PAGE),
-            ):
-                if self._hit(probability):
-                    return FaultDecision(delay, outcome)
-            return FaultDecision(delay)
+            headers: Headers = ()
+            if self.rate_limit > 0:
+                admission = self._bucket.admit(
+                    self.rate_limit, self.rate_limit_burst, self.rate_limit_headers
+                )
+                headers = admission.headers
+                if not admission.allowed and self.fail_first_n <= 0:
+                    return FaultDecision(delay, Outcome.STATUS, 429, admission.retry_after, headers)
+            return dataclasses.replace(self._draw(delay), headers=headers)
+
+    def _draw(self, delay: float) -> FaultDecision:
+        if self.fail_first_n > 0:
+            self.fail_first_n -= 1
+            return self._status(delay, self.fail_status)
+        if self._hit(self.rate_429):
+            return self._status(delay, 429)
+        if self._hit(self.rate_5xx):
+            return self._status(delay, self._rng.choice(_SERVER_ERRORS))
+        for probability, outcome in (
+            (self.drop_probability, Outcome.DROP),
+            (self.truncate_probability, Outcome.TRUNCATE),
+            (self.garbage_probability, Outcome.GARBAGE),
+            (self.empty_page_probability, Outcome.EMPTY_PAGE),
+        ):
+            if self._hit(probability):
+                return FaultDecision(delay, outcome)
+        return FaultDecision(delay)
 
     def _hit(self, probability: float) -> bool:
         return probability > 0 and self._rng.random() < probability

@@ -16,6 +16,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from typing import Any, Final
@@ -209,6 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._stats()
             return
         target = api.route(raw_path)
+        arrived = time.monotonic()
         decision = FaultDecision()
         if not simulator.authorizes(self.headers.get("x-api-key")):
             reply = api.message(403, "Forbidden")
@@ -227,10 +229,19 @@ class _Handler(BaseHTTPRequestHandler):
             body = truncated(body)
         elif decision.outcome is Outcome.GARBAGE:
             status, body, content_type = 200, GARBAGE_BODY, _HTML
-        simulator.stats.record(target.endpoint, target.lead_id, raw_path, query, status)
+        simulator.stats.record(
+            target.endpoint,
+            target.lead_id,
+            raw_path,
+            query,
+            status,
+            arrived=arrived,
+            retry_after=decision.retry_after,
+        )
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         if decision.retry_after is not None:
             headers.append(("Retry-After", decision.retry_after))
+        headers.extend(decision.headers)
         if decision.outcome is Outcome.DROP:
             body = body[: len(body) // 2]
             self.close_connection = True

@@ -22,6 +22,10 @@ class RequestRecord:
     status: int
     at: float
     """``time.monotonic()`` when the response was decided."""
+    arrived: float
+    """``time.monotonic()`` when the request arrived (before any injected latency)."""
+    retry_after: str | None = None
+    """The Retry-After header sent with the answer, if any."""
 
 
 class ServerStats:
@@ -35,9 +39,19 @@ class ServerStats:
         self._recent: deque[RequestRecord] = deque(maxlen=recent_limit)
 
     def record(
-        self, endpoint: Endpoint, lead_id: str | None, path: str, query: str, status: int
+        self,
+        endpoint: Endpoint,
+        lead_id: str | None,
+        path: str,
+        query: str,
+        status: int,
+        *,
+        arrived: float | None = None,
+        retry_after: str | None = None,
     ) -> None:
-        entry = RequestRecord(path, query, status, time.monotonic())
+        now = time.monotonic()
+        arrived = now if arrived is None else arrived
+        entry = RequestRecord(path, query, status, now, arrived, retry_after)
         with self._lock:
             self._endpoints[endpoint] += 1
             if lead_id is not None:
