@@ -5,9 +5,10 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from attent_assets.api import AttentConfigError
-from attent_assets.defs.resources import DEFAULT_BASE_URL, AttentResource
+from attent_assets.api import AttentConfigError, ClientSettings
+from attent_assets.defs.resources import DEFAULT_BASE_URL, AttentResource, SyncResource
 from attent_assets.simulator import SimulatorServer
+from attent_assets.sync import SyncSettings
 from attent_assets_tests.harness import SIMULATOR_KEY
 
 
@@ -43,3 +44,12 @@ def test_the_key_stays_out_of_reprs_and_settings_text(monkeypatch: pytest.Monkey
     settings = AttentResource().client_settings()
     assert "sk-very-secret-123" not in repr(settings)
     assert "sk-very-secret-123" not in str(settings)
+
+
+def test_unset_resources_run_with_the_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A default changed in ClientSettings or SyncSettings is what Dagster runs use: the resources
+    restate none of them."""
+    monkeypatch.setenv("ATTENT_API_KEY", "k")
+    monkeypatch.delenv("ATTENT_BASE_URL", raising=False)
+    assert AttentResource().client_settings() == ClientSettings(api_key="k")
+    assert SyncResource().settings() == SyncSettings()

@@ -2,13 +2,14 @@
 under each organisation's resource keys (`attent`, `warehouse`, `sync` for the default prefix).
 Settings come from the component, run config or, when unset, the environment at run start."""
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import dagster as dg
 import duckdb
@@ -20,8 +21,15 @@ from attent_assets.storage import WAREHOUSE_FILE, Store
 from attent_assets.storage.connection import connect
 from attent_assets.sync import LAYOUT, Mode, SyncSettings
 
-DEFAULT_BASE_URL = "https://api.attent.app/v1"
 _MIB = 2**20
+
+
+def _default(settings: type, name: str) -> Any:
+    """The default of one field of a settings dataclass: every default is stated once, there."""
+    return next(f.default for f in dataclasses.fields(settings) if f.name == name)
+
+
+DEFAULT_BASE_URL: str = _default(ClientSettings, "base_url")
 
 
 class AttentResource(dg.ConfigurableResource):
@@ -36,13 +44,34 @@ class AttentResource(dg.ConfigurableResource):
         description="Leave unset: the key is read from $ATTENT_API_KEY when the run starts, so it "
         "never enters run config, metadata or logs.",
     )
-    page_size: int = Field(default=1000, description="Records per request (1..1000).")
-    concurrency: int = Field(default=16, description="Leads whose events are fetched at once.")
-    connect_timeout_seconds: float = 10.0
-    read_timeout_seconds: float = 30.0
-    max_attempts: int = Field(default=8, description="Tries per request before the run fails.")
+    page_size: int = Field(
+        default=_default(ClientSettings, "page_size"), description="Records per request (1..1000)."
+    )
+    concurrency: int = Field(
+        default=_default(ClientSettings, "concurrency"),
+        description="Leads whose events are fetched at once.",
+    )
+    connect_timeout_seconds: float = _default(ClientSettings, "connect_timeout")
+    read_timeout_seconds: float = _default(ClientSettings, "read_timeout")
+    max_attempts: int = Field(
+        default=_default(ClientSettings, "max_attempts"),
+        description="Tries per request before the run fails (429, 5xx, network errors and "
+        "invalid bodies are retried).",
+    )
     max_retry_seconds: float = Field(
-        default=120.0, description="Time budget per request for retries and waits."
+        default=_default(ClientSettings, "max_retry_seconds"),
+        description="Time budget per request for retries and waits.",
+    )
+    max_retry_after_seconds: float = Field(
+        default=_default(ClientSettings, "max_retry_after"),
+        description="The longest Retry-After hint honoured as given.",
+    )
+    backoff_initial_seconds: float = Field(
+        default=_default(ClientSettings, "backoff_initial"),
+        description="First backoff between retries without a hint (doubling, full jitter).",
+    )
+    backoff_max_seconds: float = Field(
+        default=_default(ClientSettings, "backoff_max"), description="The longest backoff."
     )
     max_requests_per_second: float | None = Field(
         default=None,
@@ -73,6 +102,9 @@ class AttentResource(dg.ConfigurableResource):
             read_timeout=self.read_timeout_seconds,
             max_attempts=self.max_attempts,
             max_retry_seconds=self.max_retry_seconds,
+            max_retry_after=self.max_retry_after_seconds,
+            backoff_initial=self.backoff_initial_seconds,
+            backoff_max=self.backoff_max_seconds,
             max_requests_per_second=self.max_requests_per_second,
             types=tuple(self.types) if self.types else None,
         )
@@ -181,7 +213,7 @@ class SyncResource(dg.ConfigurableResource):
 
     mode: Literal["replay", "incremental", "reconcile"] = "replay"
     lookback_seconds: float = Field(
-        default=300.0,
+        default=_default(SyncSettings, "lookback").total_seconds(),
         description="Every cursor re-reads this trailing window (late-visible writes).",
     )
     commit_mib: int = Field(
