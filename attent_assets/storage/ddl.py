@@ -35,6 +35,7 @@ from attent_assets.storage.sql import (
     user_table,
 )
 
+_PROGRESS = state_table("typed_progress")
 LAKE_FILES_SEQUENCE = f"{ident(STATE_SCHEMA)}.{ident('lake_files_seq')}"
 
 
@@ -109,13 +110,17 @@ def _promote_types(con: duckdb.DuckDBPyConnection, layout: Layout) -> None:
     """Move the rows of every type that now has a table of its own out of the catch-all (a
     warehouse written before the table was declared), so each `(type, id)` stays in one table.
     Runs in the schema's transaction: a process killed mid-move leaves the rows where they were,
-    and the next open moves them."""
+    and the next open moves them. Only tables no merge has fed yet can be new, so an open of a
+    warehouse whose tables have all been merged reads nothing of the catch-all (every sync run
+    opens the store)."""
     catch_all = layout.catch_all
-    if catch_all is None:
+    merged = {name for (name,) in con.execute(f"SELECT table_name FROM {_PROGRESS}").fetchall()}
+    new_types = [t.event_type for t in layout.event_tables if t.event_type and t.name not in merged]
+    if catch_all is None or not new_types:
         return
     found = con.execute(
         f"SELECT DISTINCT type FROM {user_table(catch_all.name)} WHERE list_contains(?, type)",
-        [list(layout.claimed_types)],
+        [new_types],
     ).fetchall()
     for (event_type,) in found:
         table = next(t for t in layout.event_tables if t.event_type == event_type)
