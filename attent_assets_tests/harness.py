@@ -12,13 +12,23 @@ from typing import Any
 
 import duckdb
 
-from attent_assets.api import AttentClient, ClientSettings, parse_timestamp
+from attent_assets.api import AttentClient, ClientSettings, RetrySettings, parse_timestamp
 from attent_assets.simulator import SimulatorServer, World
 from attent_assets.storage import Store
 from attent_assets.sync import LAYOUT, Mode, SyncEngine, SyncReport, SyncSettings, Window
 from attent_assets.sync.schema import OTHER_EVENTS, TABLE_OF_TYPE
 
 SIMULATOR_KEY = "test-key"
+
+
+_RETRY_FIELDS = set(RetrySettings.model_fields)
+
+
+def client_settings(**options: Any) -> ClientSettings:
+    """`ClientSettings` from flat keyword arguments: those naming a `RetrySettings` field go into
+    `retry`, so a test states the few knobs it turns in one place."""
+    retry = {name: options.pop(name) for name in _RETRY_FIELDS & options.keys()}
+    return ClientSettings(**options, retry=RetrySettings(**retry))
 
 
 def fast_client_settings(url: str, **overrides: Any) -> ClientSettings:
@@ -30,11 +40,11 @@ def fast_client_settings(url: str, **overrides: Any) -> ClientSettings:
         "concurrency": 4,
         "backoff_initial": 0.001,
         "backoff_max": 0.01,
-        "max_retry_seconds": 20,
+        "max_seconds": 20,
         "read_timeout": 5,
     }
     values.update(overrides)
-    return ClientSettings(**values)
+    return client_settings(**values)
 
 
 def table_for(event_type: str) -> str:

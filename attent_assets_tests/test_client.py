@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -19,7 +20,9 @@ from attent_assets.api import (
     AttentBadRequestError,
     AttentClient,
     AttentConfigError,
+    AttentInvalidBodyError,
     AttentUnavailableError,
+    AttentUnexpectedStatusError,
     ClientSettings,
     Event,
     Lead,
@@ -30,6 +33,7 @@ from attent_assets.api import (
 )
 from attent_assets.api.client import environment_proxy
 from attent_assets_tests.conftest import SIMULATOR_KEY as KEY
+from attent_assets_tests.harness import client_settings
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 HARD_IDS = ["..", ".", "../x", "a/b", "q?x=1", "h#1", "50%", "%2E%2E", "a+b", "sp ace", "ünï😀"]
@@ -51,10 +55,10 @@ def make_client(simulator):
             "read_timeout": 2.0,
             "backoff_initial": 0.01,
             "backoff_max": 0.05,
-            "max_retry_seconds": 20.0,
+            "max_seconds": 20.0,
         }
         options.update(overrides)
-        client = AttentClient(ClientSettings(**options))
+        client = AttentClient(client_settings(**options))
         clients.append(client)
         return client
 
@@ -125,11 +129,18 @@ def add_event(
         ({"connect_timeout": -1}, "connect_timeout"),
         ({"types": ("MESSAGE", "call; drop")}, "upper-case names"),
         ({"types": ()}, "types"),
+        ({"max_attempts": 0}, "retry.max_attempts"),
+        ({"max_seconds": 0}, "retry.max_seconds"),
+        ({"max_retry_after": -1}, "retry.max_retry_after"),
+        ({"backoff_initial": -0.5}, "retry.backoff_initial"),
+        ({"statuses": ["429", "401"]}, "retry.statuses contains ['401']"),
+        ({"statuses": ["5xx", "4xx"]}, "retry.statuses contains ['4xx']"),
+        ({"statuses": ["200"]}, "retry.statuses"),
     ],
 )
 def test_invalid_settings_are_refused_naming_the_setting(overrides, named):
-    settings = ClientSettings(**{"api_key": "k", **overrides})
-    with pytest.raises(AttentConfigError, match=named.replace("?", r"\?")):
+    settings = client_settings(**{"api_key": "k", **overrides})
+    with pytest.raises(AttentConfigError, match=re.escape(named)):
         AttentClient(settings)
 
 
@@ -385,9 +396,7 @@ def test_retries_exhausted_raise_unavailable_after_max_attempts(simulator, make_
 
 def test_retries_stop_within_the_time_budget(simulator, make_client):
     simulator.faults.rate_5xx = 1.0
-    client = make_client(
-        max_attempts=100, max_retry_seconds=0.8, backoff_initial=0.2, backoff_max=0.3
-    )
+    client = make_client(max_attempts=100, max_seconds=0.8, backoff_initial=0.2, backoff_max=0.3)
     with pytest.raises(AttentUnavailableError) as caught:
         crawl_leads(client)
     # No wait may end past the budget; only the attempt after the last wait can overrun it.
@@ -395,11 +404,54 @@ def test_retries_stop_within_the_time_budget(simulator, make_client):
     assert caught.value.seconds < 0.8 + 0.5
 
 
+def test_only_the_declared_statuses_are_retried(simulator, make_client):
+    simulator.faults.fail_status = 408
+    simulator.faults.fail_first_n = 2
+    client = make_client(statuses=["429", "5xx", "408"])
+    assert crawl_leads(client)
+    assert client.stats.retries["4xx"] == 2
+    simulator.faults.fail_status = 503
+    simulator.faults.fail_first_n = 1
+    requests = simulator.stats.requests_total
+    with pytest.raises(AttentUnexpectedStatusError, match="HTTP 503"):
+        crawl_leads(make_client(statuses=["429"]))
+    assert simulator.stats.requests_total == requests + 1
+
+
+def test_a_retry_after_is_honoured_on_any_retried_status(simulator, make_client):
+    simulator.faults.fail_status = 503
+    simulator.faults.retry_after = 0.4
+    simulator.faults.fail_first_n = 1
+    client = make_client(backoff_max=0.0)
+    assert crawl_leads(client)
+    assert client.stats.retry_wait_seconds == pytest.approx(0.4)
+
+
+def test_invalid_bodies_are_raised_at_once_when_the_policy_says_so(simulator, make_client):
+    simulator.faults.garbage_probability = 1.0
+    with pytest.raises(AttentInvalidBodyError, match="GET /leads with HTTP 200"):
+        crawl_leads(make_client(invalid_bodies=False))
+    assert simulator.stats.requests_total == 1
+
+
+def test_network_errors_end_the_request_at_once_when_the_policy_says_so():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = client_settings(
+        base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, network_errors=False
+    )
+    with AttentClient(settings) as client, pytest.raises(AttentUnavailableError) as caught:
+        crawl_leads(client)
+    assert (caught.value.attempts, client.stats.retries["connection"]) == (1, 0)
+    assert "ConnectError" in caught.value.last_cause
+
+
 def test_refused_connections_are_retried_then_reported():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = ClientSettings(
+    settings = client_settings(
         base_url=f"http://127.0.0.1:{port}/v1",
         api_key=KEY,
         max_attempts=2,

@@ -11,8 +11,8 @@ import pytest
 
 from attent_assets.api import (
     AttentAuthError,
+    AttentInvalidBodyError,
     AttentUnavailableError,
-    ClientSettings,
     ClientStats,
     Quota,
     RateLimiter,
@@ -21,7 +21,7 @@ from attent_assets.api import (
 )
 from attent_assets.api.congestion import BACKOFF, DOUBLING, PLATEAU_AT, REACTION_GAP
 from attent_assets.api.ratelimit import QUOTA_HEADROOM
-from attent_assets.api.retry import RetryableFailure, RetryPolicy
+from attent_assets.api.retry import RetryableStatus, RetryPolicy, RetrySettings
 
 NOW = datetime(2026, 5, 14, 15, 30, tzinfo=UTC)
 
@@ -306,9 +306,7 @@ def test_parse_retry_after(header, expected):
 
 
 def policy(clock: FakeClock, **overrides) -> tuple[RetryPolicy, ClientStats]:
-    settings = ClientSettings(
-        api_key="k", backoff_initial=0.01, backoff_max=0.02, max_retry_after=4, **overrides
-    )
+    settings = RetrySettings(backoff_initial=0.01, backoff_max=0.02, max_retry_after=4, **overrides)
     stats = ClientStats()
     return RetryPolicy(settings, stats, logging.getLogger("test")), stats
 
@@ -336,12 +334,12 @@ def test_server_hints_are_clamped_to_max_retry_after(clock):
 def test_policy_waits_the_servers_hint_else_backs_off_and_counts_causes(clock):
     retry, stats = policy(clock)
     attempt = failing(
-        RetryableFailure("429", "HTTP 429", retry_after=2.0),
-        RetryableFailure("429", "HTTP 429", retry_after=4.0),
-        RetryableFailure("5xx", "HTTP 503"),
+        RetryableStatus(429, retry_after=2.0),
+        RetryableStatus(429, retry_after=4.0),
+        RetryableStatus(503, retry_after=None),
         httpx.ReadTimeout("timed out"),
         httpx.RemoteProtocolError("dropped"),
-        RetryableFailure("invalid_body", "not JSON"),
+        AttentInvalidBodyError("/leads", "HTTP 200 with a body that is not JSON (3 bytes)"),
     )
     assert retry.call(attempt, "/leads", sleep=clock.sleep) == "ok"
     assert clock.sleeps[:2] == [2.0, 4.0]
@@ -356,7 +354,7 @@ def test_policy_waits_the_servers_hint_else_backs_off_and_counts_causes(clock):
 
 def test_policy_gives_up_after_max_attempts_with_a_clear_error(clock):
     retry, _ = policy(clock, max_attempts=3)
-    attempt = failing(*[RetryableFailure("5xx", "HTTP 502")] * 5)
+    attempt = failing(*[RetryableStatus(502, retry_after=None)] * 5)
     with pytest.raises(AttentUnavailableError) as caught:
         retry.call(attempt, "/leads", sleep=clock.sleep)
     error = caught.value
@@ -376,8 +374,8 @@ def test_policy_never_retries_errors_another_attempt_cannot_fix(clock):
 
 
 def test_policy_gives_up_when_the_next_wait_would_overrun_the_time_budget(clock):
-    retry, _ = policy(clock, max_retry_seconds=3)
-    attempt = failing(RetryableFailure("429", "HTTP 429", retry_after=3.5))
+    retry, _ = policy(clock, max_seconds=3)
+    attempt = failing(RetryableStatus(429, retry_after=3.5))
     with pytest.raises(AttentUnavailableError, match="failed 1 time over") as caught:
         retry.call(attempt, "/leads", sleep=clock.sleep)
     assert caught.value.attempts == 1

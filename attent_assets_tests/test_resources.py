@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from typing import Any
+
 import dagster as dg
 import pytest
 
-from attent_assets.api import AttentConfigError, ClientSettings
-from attent_assets.defs.resources import DEFAULT_BASE_URL, AttentResource, SyncResource
+from attent_assets.api import AttentConfigError, ClientSettings, RetrySettings
+from attent_assets.defs.changes import PollBudget
+from attent_assets.defs.resources import (
+    DEFAULT_BASE_URL,
+    AttentResource,
+    RetryConfig,
+    SyncResource,
+    WarehouseResource,
+)
 from attent_assets.simulator import SimulatorServer
 from attent_assets.sync import SyncSettings
 from attent_assets_tests.harness import SIMULATOR_KEY
@@ -53,3 +65,78 @@ def test_unset_resources_run_with_the_settings_defaults(monkeypatch: pytest.Monk
     monkeypatch.delenv("ATTENT_BASE_URL", raising=False)
     assert AttentResource().client_settings() == ClientSettings(api_key="k")
     assert SyncResource().settings() == SyncSettings()
+
+
+def test_the_resource_exposes_the_whole_retry_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every field of RetrySettings is resource config: each one set reaches the client."""
+    monkeypatch.setenv("ATTENT_API_KEY", "k")
+    config = RetryConfig(
+        statuses=["429", "503"],
+        network_errors=False,
+        invalid_bodies=False,
+        max_attempts=3,
+        max_seconds=9,
+        max_retry_after=7,
+        backoff_initial=0.1,
+        backoff_max=2,
+    )
+    retry = AttentResource(retry=config).client_settings().retry
+    default = RetrySettings()
+    unchanged = [
+        name
+        for name in RetrySettings.model_fields
+        if getattr(retry, name) == getattr(default, name)
+    ]
+    assert unchanged == []
+    assert retry.statuses == ["429", "503"]
+
+
+def test_a_sensor_poll_derives_its_retries_from_the_resources() -> None:
+    """A poll keeps the configured policy and only shortens its time budget."""
+    retry = RetrySettings(statuses=["429"], max_attempts=3, max_seconds=300)
+    settings = ClientSettings(api_key="k", retry=retry, read_timeout=60)
+    poll = PollBudget().client_settings(settings)
+    assert poll.retry == retry.model_copy(update={"max_seconds": PollBudget().request_seconds})
+    assert poll.read_timeout == PollBudget().request_seconds
+
+
+def _readme_defaults() -> list[tuple[str, str, str]]:
+    """(resource, field, default) of every row of the README's resource-config table."""
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `(attent|warehouse|sync)` \| (.+?) \| (.+?) \| .+\|$", text, re.M)
+    found = []
+    for resource, fields, defaults in rows:
+        names = re.findall(r"`([\w.]+)`", fields)
+        values = [defaults] if len(names) == 1 else defaults.split(", ")
+        assert len(names) == len(values), f"README row for {fields}: one default per field"
+        found += [
+            (resource, name, value.strip("`")) for name, value in zip(names, values, strict=True)
+        ]
+    return found
+
+
+def _literal(text: str) -> object:
+    """A README default as a value: unset, all and what is resolved at run start (`$VAR`,
+    `<data_dir>/…`) are None, as the resources leave them empty."""
+    if text in ("unset", "all") or text[0] in "$<":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def test_the_readme_states_the_resources_defaults() -> None:
+    """The README's resource-config table shows the defaults the resources run with."""
+    resources = {"attent": AttentResource, "warehouse": WarehouseResource, "sync": SyncResource}
+    rows = _readme_defaults()
+    assert {name for _, name, _ in rows} >= {"retry.max_attempts", "commit_mib", "page_size"}
+    for resource, dotted, text in rows:
+        model: Any = resources[resource]
+        *path, name = dotted.split(".")
+        for part in path:
+            model = model.model_fields[part].annotation
+        default = model.model_fields[name].get_default(call_default_factory=True)
+        assert _literal(text) == (None if default == "" else default), (
+            f"README: `{resource}` `{dotted}` default {text}"
+        )

@@ -22,9 +22,14 @@ import pytest
 from dagster._core.snap import JobSnap
 
 from attent_assets import AttentComponent
-from attent_assets.api import AttentClient, AttentUnavailableError, ClientSettings
+from attent_assets.api import AttentClient, AttentUnavailableError, ClientSettings, RetrySettings
 from attent_assets.definitions import defs
-from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
+from attent_assets.defs.resources import (
+    AttentResource,
+    RetryConfig,
+    SyncResource,
+    WarehouseResource,
+)
 from attent_assets.simulator import SimulatorServer, World
 from attent_assets_tests.surface import partitions
 
@@ -46,7 +51,9 @@ def _run(
         instance=instance,
         resources={
             # The key is never configuration: the resource reads it from the environment.
-            "attent": AttentResource(base_url=server.url, page_size=50, max_attempts=max_attempts),
+            "attent": AttentResource(
+                base_url=server.url, page_size=50, retry=RetryConfig(max_attempts=max_attempts)
+            ),
             "warehouse": WarehouseResource(data_dir=str(data_dir)),
             "sync": SyncResource(mode=mode),  # type: ignore[arg-type]
         },
@@ -228,7 +235,9 @@ def self_signed_tls_port(tmp_path: Path) -> Iterator[int]:
 def test_tls_certificates_are_verified_by_default(self_signed_tls_port: int) -> None:
     assert ClientSettings(api_key=SECRET).verify_tls is True
     settings = ClientSettings(
-        base_url=f"https://127.0.0.1:{self_signed_tls_port}/v1", api_key=SECRET, max_attempts=1
+        base_url=f"https://127.0.0.1:{self_signed_tls_port}/v1",
+        api_key=SECRET,
+        retry=RetrySettings(max_attempts=1),
     )
     with AttentClient(settings) as client, pytest.raises(AttentUnavailableError) as refused:
         next(iter(client.iter_leads(updated_since=datetime(2026, 1, 1, tzinfo=UTC))))

@@ -32,7 +32,12 @@ from attent_assets.defs import run_history, sensors
 from attent_assets.defs.audit_schedule import audit_cron_from_env
 from attent_assets.defs.changes import PollBudget, poll_changes
 from attent_assets.defs.cursor import LeadChangeCursor
-from attent_assets.defs.resources import AttentResource, SyncResource, WarehouseResource
+from attent_assets.defs.resources import (
+    AttentResource,
+    RetryConfig,
+    SyncResource,
+    WarehouseResource,
+)
 from attent_assets.defs.run_requests import PartitionRange, run_config, sync_request
 from attent_assets.defs.sensors import BUDGET, interval_from_env
 from attent_assets.simulator import SimulatorServer, World
@@ -47,10 +52,10 @@ TICK_LEADS = BUDGET.max_pages * PAGE_SIZE
 INCREMENTAL = run_config(NAMES, Mode.INCREMENTAL)
 
 
-def _resources(url: str, data_dir: Path, **attent: Any) -> dict[str, Any]:
+def _resources(url: str, data_dir: Path, **retry: Any) -> dict[str, Any]:
     return {
         "attent": AttentResource(
-            base_url=url, api_key=SIMULATOR_KEY, page_size=PAGE_SIZE, **attent
+            base_url=url, api_key=SIMULATOR_KEY, page_size=PAGE_SIZE, retry=RetryConfig(**retry)
         ),
         "warehouse": WarehouseResource(data_dir=str(data_dir)),
         "sync": SyncResource(),

@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from attent_assets.api import AttentClient, ClientSettings
+from attent_assets.api import AttentClient
 from attent_assets.simulator import RequestRecord, ServerStats, SimulatorServer
 from attent_assets_tests.conftest import SIMULATOR_KEY
+from attent_assets_tests.harness import client_settings
 
 pytestmark = pytest.mark.paced
 
@@ -71,7 +72,7 @@ def make_client(simulator: SimulatorServer, **overrides: object) -> AttentClient
         "backoff_max": 1.0,
     }
     options.update(overrides)
-    return AttentClient(ClientSettings(**options))  # type: ignore[arg-type]
+    return AttentClient(client_settings(**options))
 
 
 def measure(

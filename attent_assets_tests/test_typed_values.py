@@ -219,7 +219,7 @@ def test_raw_keeps_the_parsed_record_with_numbers_normalised_as_the_readme_says(
         b' "huge": 18446744073709551616, "neg": -9223372036854775808,'
         b' "s": "caf\\u00e9 \\"q\\"", "n": [true, null, {}]}}]}'
     )
-    records, _ = read_page(body, "events")
+    records, _ = read_page(body, "/leads/L1/events", "events")
     rows, _ = event_rows([LeadEvents("L1", [Event.from_json(r) for r in records], last=True)])
     assert rows.column(RAW).to_pylist() == [
         '{"type":"X","id":"e1","updatedAt":"2026-05-14T15:30:00Z",'

@@ -6,6 +6,7 @@ from attent_assets.api.errors import (
     AttentBadRequestError,
     AttentConfigError,
     AttentError,
+    AttentInvalidBodyError,
     AttentNotFoundError,
     AttentUnavailableError,
     AttentUnexpectedStatusError,
@@ -14,7 +15,7 @@ from attent_assets.api.models import Event, Lead, format_timestamp
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage
 from attent_assets.api.quota import Quota, read_quota
 from attent_assets.api.ratelimit import RateLimiter
-from attent_assets.api.retry import parse_retry_after
+from attent_assets.api.retry import RetrySettings, parse_retry_after
 from attent_assets.api.settings import ClientSettings
 from attent_assets.api.stats import ClientStats
 from attent_assets.values import parse_timestamp
@@ -25,6 +26,7 @@ __all__ = [
     "AttentClient",
     "AttentConfigError",
     "AttentError",
+    "AttentInvalidBodyError",
     "AttentNotFoundError",
     "AttentUnavailableError",
     "AttentUnexpectedStatusError",
@@ -37,6 +39,7 @@ __all__ = [
     "LeadPage",
     "Quota",
     "RateLimiter",
+    "RetrySettings",
     "format_timestamp",
     "lead_events_path",
     "parse_retry_after",

@@ -35,7 +35,7 @@ from attent_assets.api.models import Event, Lead, format_timestamp
 from attent_assets.api.pages import EventPage, LeadEvents, LeadPage, read_page
 from attent_assets.api.quota import quota_of
 from attent_assets.api.ratelimit import RateLimiter
-from attent_assets.api.retry import RetryableFailure, RetryPolicy
+from attent_assets.api.retry import RetryableStatus, RetryPolicy
 from attent_assets.api.settings import ClientSettings
 from attent_assets.api.stats import ClientStats
 
@@ -77,9 +77,9 @@ class AttentClient:
         self.stats = ClientStats()
         self._logger = logger or logging.getLogger(__name__)
         self._limiter = RateLimiter(
-            fixed_rate=settings.max_requests_per_second, max_hold=settings.max_retry_after
+            fixed_rate=settings.max_requests_per_second, max_hold=settings.retry.max_retry_after
         )
-        self._retry = RetryPolicy(settings, self.stats, self._logger)
+        self._retry = RetryPolicy(settings.retry, self.stats, self._logger)
         self._base_url = settings.base_url.rstrip("/")
         self._headers = httpx.Headers(
             {
@@ -245,16 +245,15 @@ class AttentClient:
         status = response.status_code
         quota = quota_of(response.headers.raw, time.time())
         if status == 200:
-            page = read_page(content, key)
+            page = read_page(content, path, key)
             self._limiter.on_success(quota)
             return page
+        retry_after = self._retry.server_hint(response.headers.get("retry-after"))
         if status == 429:
-            retry_after = self._retry.server_hint(response.headers.get("retry-after"))
             self.stats.record_throttled()
             self._limiter.on_throttle(retry_after, ticket, quota)
-            raise RetryableFailure("429", "HTTP 429 (throttled)", retry_after)
-        if status >= 500:
-            raise RetryableFailure("5xx", f"HTTP {status}")
+        if self._retry.retries(status):
+            raise RetryableStatus(status, retry_after)
         if status in (401, 403):
             raise AttentAuthError(status)
         if status == 400:

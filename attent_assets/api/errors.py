@@ -54,6 +54,16 @@ class AttentUnexpectedStatusError(AttentError):
         super().__init__(f"The Attent API answered GET {path} with unexpected HTTP {status}")
 
 
+class AttentInvalidBodyError(AttentError):
+    """A 200 whose body is not a page: cut short, not JSON, or without the expected list. Retried
+    by default (`RetrySettings.invalid_bodies`); raised as is when it is not."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"The Attent API answered GET {path} with {detail}")
+
+
 class AttentUnavailableError(AttentError):
     """Retries are exhausted: the API kept failing for the whole attempt or time budget."""
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
+from attent_assets.api.errors import AttentInvalidBodyError
 from attent_assets.api.models import Event, Lead
-from attent_assets.api.retry import RetryableFailure
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,22 +41,23 @@ class LeadEvents:
     gone: bool = False
 
 
-def read_page(content: bytes, key: str) -> tuple[list[Any], str | None]:
-    """The records under `key` and the next token of a 200 body.
+def read_page(content: bytes, path: str, key: str) -> tuple[list[Any], str | None]:
+    """The records under `key` and the next token of a 200 body from GET `path`.
 
-    A body that is not JSON (cut short, an HTML error page) or lacks the `key` list is a transient
-    failure, raised as a retryable `invalid_body`. An empty token ends the listing like null does.
+    A body that is not JSON (cut short, an HTML error page) or lacks the `key` list raises
+    `AttentInvalidBodyError` (the retry policy decides whether to try again). An empty token ends
+    the listing like null does.
     """
     try:
         body = orjson.loads(content)
     except orjson.JSONDecodeError:
-        raise RetryableFailure(
-            "invalid_body", f"HTTP 200 with a body that is not JSON ({len(content)} bytes)"
+        raise AttentInvalidBodyError(
+            path, f"HTTP 200 with a body that is not JSON ({len(content)} bytes)"
         ) from None
     records = body.get(key) if isinstance(body, dict) else None
     if not isinstance(records, list):
-        raise RetryableFailure("invalid_body", f"HTTP 200 without a {key!r} list")
+        raise AttentInvalidBodyError(path, f"HTTP 200 without a {key!r} list")
     token = body.get("nextToken")
     if token is not None and not isinstance(token, str):
-        raise RetryableFailure("invalid_body", "HTTP 200 with a nextToken that is not a string")
+        raise AttentInvalidBodyError(path, "HTTP 200 with a nextToken that is not a string")
     return records, token or None

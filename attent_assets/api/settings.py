@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from attent_assets.api.errors import AttentConfigError
+from attent_assets.api.retry import RetrySettings
 
 
 def _package_version() -> str:
@@ -27,10 +28,9 @@ class ClientSettings:
     """How to reach the API and how hard to try.
 
     `api_key` is excluded from the repr so the settings object can be logged or shown in an error.
-    Retry limits are per request: `max_attempts` tries within `max_retry_seconds` (waits included),
-    and a server's Retry-After hint is honoured up to `max_retry_after` seconds.
-    `max_requests_per_second` caps the pace of every request the client sends; None lets the
-    client find the server's limit itself (`ratelimit.py`).
+    `retry` is the whole retry policy (`retry.py`). `max_requests_per_second` caps the pace of
+    every request the client sends; None lets the client find the server's limit itself
+    (`ratelimit.py`).
     """
 
     base_url: str = "https://api.attent.app/v1"
@@ -39,11 +39,7 @@ class ClientSettings:
     concurrency: int = 16
     connect_timeout: float = 10
     read_timeout: float = 30
-    max_attempts: int = 8
-    max_retry_seconds: float = 120
-    max_retry_after: float = 60
-    backoff_initial: float = 0.5
-    backoff_max: float = 20
+    retry: RetrySettings = field(default_factory=RetrySettings)
     max_requests_per_second: float | None = None
     types: tuple[str, ...] | None = None
     user_agent: str = DEFAULT_USER_AGENT
@@ -59,13 +55,10 @@ class ClientSettings:
             )
         _require_range("page_size", self.page_size, 1, 1000)
         _require_range("concurrency", self.concurrency, 1, 64)
-        _require_range("max_attempts", self.max_attempts, 1, 1000)
-        for name in ("connect_timeout", "read_timeout", "max_retry_seconds", "max_retry_after"):
+        for name in ("connect_timeout", "read_timeout"):
             if not getattr(self, name) > 0:
                 raise AttentConfigError(f"{name} must be > 0 seconds, got {getattr(self, name)!r}")
-        for name in ("backoff_initial", "backoff_max"):
-            if not getattr(self, name) >= 0:
-                raise AttentConfigError(f"{name} must be >= 0 seconds, got {getattr(self, name)!r}")
+        self.retry.check()
         rate = self.max_requests_per_second
         if rate is not None and not (
             isinstance(rate, int | float) and math.isfinite(rate) and rate > 0

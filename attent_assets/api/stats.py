@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-RETRY_CAUSES = ("429", "5xx", "timeout", "connection", "invalid_body")
+RETRY_CAUSES = ("429", "5xx", "4xx", "timeout", "connection", "invalid_body")
 """Why a request was retried: throttled, server error, read/connect timeout, dropped or refused
 connection, or a 200 whose body was truncated, not JSON, or not the expected shape."""
 

@@ -29,9 +29,12 @@ class PollBudget:
     request_seconds: float = 10.0
 
     def client_settings(self, settings: ClientSettings) -> ClientSettings:
+        retry = settings.retry
         return dataclasses.replace(
             settings,
-            max_retry_seconds=min(settings.max_retry_seconds, self.request_seconds),
+            retry=retry.model_copy(
+                update={"max_seconds": min(retry.max_seconds, self.request_seconds)}
+            ),
             read_timeout=min(settings.read_timeout, self.request_seconds),
             connect_timeout=min(settings.connect_timeout, self.request_seconds),
         )

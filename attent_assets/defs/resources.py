@@ -16,7 +16,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
-from attent_assets.api import AttentClient, AttentConfigError, ClientSettings
+from attent_assets.api import AttentClient, AttentConfigError, ClientSettings, RetrySettings
 from attent_assets.storage import WAREHOUSE_FILE, Store
 from attent_assets.storage.connection import connect
 from attent_assets.sync import LAYOUT, Mode, SyncSettings
@@ -30,6 +30,11 @@ def _default(settings: type, name: str) -> Any:
 
 
 DEFAULT_BASE_URL: str = _default(ClientSettings, "base_url")
+
+
+class RetryConfig(RetrySettings, dg.Config):
+    """`RetrySettings` as the `attent` resource's `retry` config: its fields, defaults and
+    descriptions, declared once in the API layer."""
 
 
 class AttentResource(dg.ConfigurableResource):
@@ -53,25 +58,9 @@ class AttentResource(dg.ConfigurableResource):
     )
     connect_timeout_seconds: float = _default(ClientSettings, "connect_timeout")
     read_timeout_seconds: float = _default(ClientSettings, "read_timeout")
-    max_attempts: int = Field(
-        default=_default(ClientSettings, "max_attempts"),
-        description="Tries per request before the run fails (429, 5xx, network errors and "
-        "invalid bodies are retried).",
-    )
-    max_retry_seconds: float = Field(
-        default=_default(ClientSettings, "max_retry_seconds"),
-        description="Time budget per request for retries and waits.",
-    )
-    max_retry_after_seconds: float = Field(
-        default=_default(ClientSettings, "max_retry_after"),
-        description="The longest Retry-After hint honoured as given.",
-    )
-    backoff_initial_seconds: float = Field(
-        default=_default(ClientSettings, "backoff_initial"),
-        description="First backoff between retries without a hint (doubling, full jitter).",
-    )
-    backoff_max_seconds: float = Field(
-        default=_default(ClientSettings, "backoff_max"), description="The longest backoff."
+    retry: RetryConfig = Field(
+        default_factory=RetryConfig,
+        description="Which failed requests are retried, how long each waits, when one gives up.",
     )
     max_requests_per_second: float | None = Field(
         default=None,
@@ -100,11 +89,7 @@ class AttentResource(dg.ConfigurableResource):
             concurrency=self.concurrency,
             connect_timeout=self.connect_timeout_seconds,
             read_timeout=self.read_timeout_seconds,
-            max_attempts=self.max_attempts,
-            max_retry_seconds=self.max_retry_seconds,
-            max_retry_after=self.max_retry_after_seconds,
-            backoff_initial=self.backoff_initial_seconds,
-            backoff_max=self.backoff_max_seconds,
+            retry=RetrySettings(**dict(self.retry)),
             max_requests_per_second=self.max_requests_per_second,
             types=tuple(self.types) if self.types else None,
         )

@@ -60,11 +60,11 @@ class FaultDecision:
 class Faults:
     """Fault configuration, read on every request.
 
-    ``retry_after`` is the Retry-After header sent with 429s: None sends none, a number sends that
-    many seconds, ``"http-date"`` sends an HTTP-date ``retry_after_seconds`` ahead (rounded up to
-    the next whole second, so waiting until then waits at least that long), and any other string is
-    sent verbatim (to test hints a client must ignore). ``fail_first_n`` makes the next N requests
-    answer ``fail_status``; it counts down as they happen.
+    ``retry_after`` is the Retry-After header sent with 429s and 503s: None sends none, a number
+    sends that many seconds, ``"http-date"`` sends an HTTP-date ``retry_after_seconds`` ahead
+    (rounded up to the next whole second, so waiting until then waits at least that long), and any
+    other string is sent verbatim (to test hints a client must ignore). ``fail_first_n`` makes the
+    next N requests answer ``fail_status``; it counts down as they happen.
 
     ``rate_limit`` > 0 enforces a global token bucket of that many requests per second and
     ``rate_limit_burst`` tokens (see `simulator.ratelimit`): over it, a 429 whose Retry-After is
@@ -140,7 +140,7 @@ class Faults:
         return probability > 0 and self._rng.random() < probability
 
     def _status(self, delay: float, status: int) -> FaultDecision:
-        retry_after = self._retry_after_header() if status == 429 else None
+        retry_after = self._retry_after_header() if status in (429, 503) else None
         return FaultDecision(delay, Outcome.STATUS, status, retry_after)
 
     def _retry_after_header(self) -> str | None:
