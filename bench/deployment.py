@@ -22,7 +22,7 @@ from bench import dagster_sync
 from bench.incremental import Incremental
 from bench.lake_files import LakeFiles, lake_files
 from bench.life import FullSync, Life, LifeSpec
-from bench.maintenance import audit, compaction
+from bench.maintenance import audit, compaction, reads
 from bench.measure import Measurement, measured, say
 from bench.simulator_process import Simulator
 
@@ -103,6 +103,7 @@ def _live_here(spec: LifeSpec) -> Life:
             upkeep = [
                 audit(deployment.sim, instance, deployment.bound, deployment.data_dir),
                 compaction(deployment.sim, deployment.data_dir),
+                *reads(deployment.sim, deployment.data_dir),
             ]
     return Life(spec, full, ticks, runs, first, lake, upkeep)
 

@@ -7,6 +7,7 @@ from typing import Final
 from bench.lake_files import LakeFiles
 from bench.life import FullSync, Life
 from bench.longlife import LongLife, cost_per_event, median_wall
+from bench.maintenance import READER_QUERY
 from bench.markdown import ratio, table, verdict
 from bench.settings import BenchSettings
 
@@ -266,9 +267,9 @@ def longlife_section(life: LongLife) -> list[str]:
         "",
         *_history(life),
         "",
-        "### Audit and compaction",
+        "### Audit, compaction and a reader's query",
         "",
-        f"After run {len(life.year.runs)}, on the data of those runs.",
+        f"After run {len(life.year.runs)}, on the data of those runs. The query: `{READER_QUERY}`.",
         "",
         *_upkeep(life),
         "",

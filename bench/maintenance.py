@@ -1,8 +1,11 @@
-"""The full audit and a lake compaction, timed on the deployment's data after its runs.
+"""The full audit, a lake compaction and a reader's query, timed on the deployment's data after
+its runs.
 
 The audit is the job `attent_audit` (every check over the whole history, run on its own schedule,
 never inside a sync run). Sync runs compact the lake as they go; the compaction timed here is the
 one the first run after midnight makes: today's folder, closed, merged into one file per kind.
+The query is the same aggregate over attent.messages through warehouse.duckdb and through the
+readers' views.duckdb (README "Reading while it syncs").
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from attent_assets.definitions import defs
 from attent_assets.defs.resources import WarehouseResource
+from attent_assets.storage import VIEWS_FILE, WAREHOUSE_FILE
 from bench.dagster_sync import quiet
 from bench.lake_files import lake_files
 from bench.measure import Measurement, measured
@@ -56,3 +61,22 @@ def compaction(sim: Simulator, data_dir: Path) -> Upkeep:
     with measured(name, sim) as measurement, warehouse.open(COMPACTION_RUN_ID) as store:
         store.compact(today=tomorrow)
     return Upkeep(name, measurement, before, lake_files(data_dir).total)
+
+
+#: What a dashboard asks: how much was said, by how many leads, how recently.
+READER_QUERY = "SELECT count(*), count(DISTINCT room_id), max(updated_at) FROM attent.messages"
+
+
+def reads(sim: Simulator, data_dir: Path) -> list[Upkeep]:
+    """`READER_QUERY` on a fresh read-only connection to each file (the opening included)."""
+    steps = []
+    files = lake_files(data_dir).total
+    for database in (WAREHOUSE_FILE, VIEWS_FILE):
+        name = f"a reader's query of attent.messages through {database}"
+        with (
+            measured(name, sim) as measurement,
+            duckdb.connect(str(data_dir / database), read_only=True) as con,
+        ):
+            con.execute(READER_QUERY).fetchall()
+        steps.append(Upkeep(name, measurement, files, files))
+    return steps

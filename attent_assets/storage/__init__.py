@@ -18,6 +18,7 @@ from attent_assets.storage.records import (
     WriteResult,
 )
 from attent_assets.storage.store import WAREHOUSE_FILE, Store
+from attent_assets.storage.views import VIEWS_FILE
 
 __all__ = [
     "AUDIT",
@@ -26,6 +27,7 @@ __all__ = [
     "LEAD_LAKE_SCHEMA",
     "LEAD_ROWS_SCHEMA",
     "RAW",
+    "VIEWS_FILE",
     "WAREHOUSE_FILE",
     "Column",
     "ColumnKind",

@@ -204,9 +204,7 @@ class Inspector:
         the top-level keys of the JSON its typed columns read), in the scope's files or in the
         whole lake; empty when there is nothing to read."""
         kind: LakeKind = "leads" if table == "leads" else "events"
-        where, params = (
-            ("true", []) if table == "leads" else routing(self.layout, self._event(table))
-        )
+        where = "true" if table == "leads" else routing(self.layout, self._event(table))
         if scope.files is None:
             pattern = self.lake.glob(kind)
             if pattern is None:
@@ -215,9 +213,9 @@ class Inspector:
                 "(SELECT * FROM read_parquet(?, hive_partitioning = true, union_by_name = true) "
                 f"WHERE {where})"
             )
-            return source, [pattern, *params]
+            return source, [pattern]
         staged = self._staged_scope(kind, scope.files.get(kind, ()))
-        return (f"(SELECT * FROM {staged} WHERE {where})", params) if staged else ("", [])
+        return (f"(SELECT * FROM {staged} WHERE {where})", []) if staged else ("", [])
 
     def _staged_scope(self, kind: LakeKind, files: tuple[str, ...]) -> str:
         """The scope's versions of `kind` read once into a temporary table that every check of

@@ -37,6 +37,7 @@ from attent_assets.storage.records import (
 )
 from attent_assets.storage.sql import state_table
 from attent_assets.storage.typed import merge_typed
+from attent_assets.storage.views import ensure_views
 
 WAREHOUSE_FILE = "warehouse.duckdb"
 # The run id is part of every lake file name: keep it to characters that are safe in paths.
@@ -78,8 +79,9 @@ class Store(Inspector):
 
         The warehouse is `database` (a file or a DuckDB database string, opened with DuckDB's
         connection `config`), by default `<data_dir>/warehouse.duckdb`.
-        Read-write: creates directories, schemas and tables idempotently and recovers the lake
-        first. Read-only (for checks): changes nothing, not even leftovers of a killed run.
+        Read-write: creates directories, schemas and tables idempotently, recovers the lake
+        first, and writes the readers' views.duckdb when its definition changed (views.py).
+        Read-only (for checks): changes nothing, not even leftovers of a killed run.
         """
         if not _RUN_ID.fullmatch(run_id):
             raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern}")
@@ -97,6 +99,7 @@ class Store(Inspector):
             if not read_only:
                 ensure_schema(con, layout)
                 store._recover()
+                ensure_views(lake, layout)
             yield store
         finally:
             con.close()

@@ -18,7 +18,14 @@ from attent_assets.storage.layout import EventTable, Layout
 from attent_assets.storage.manifest import FILES, committed_files
 from attent_assets.storage.projection import from_lake, upsert, with_typed
 from attent_assets.storage.records import MergeResult
-from attent_assets.storage.sql import ident, scalar, state_table, transaction, user_table
+from attent_assets.storage.sql import (
+    ident,
+    literal,
+    scalar,
+    state_table,
+    transaction,
+    user_table,
+)
 
 _PENDING = "_attent_pending"
 _NEWEST = "_attent_newest"
@@ -29,11 +36,13 @@ _PROGRESS = state_table("typed_progress")
 MERGE_CHUNK_ROWS = 100_000
 
 
-def routing(layout: Layout, table: EventTable) -> tuple[str, list[object]]:
-    """A WHERE clause on `type` selecting the events `table` holds, with its parameters."""
+def routing(layout: Layout, table: EventTable) -> str:
+    """A WHERE clause on `type` selecting the events `table` holds (self-contained, so a view
+    can hold it too)."""
     if table.event_type is not None:
-        return "type = ?", [table.event_type]
-    return "NOT list_contains(?::VARCHAR[], type)", [list(layout.claimed_types)]
+        return f"type = {literal(table.event_type)}"
+    claimed = ", ".join(literal(t) for t in layout.claimed_types)
+    return f"NOT list_contains([{claimed}]::VARCHAR[], type)"
 
 
 def _row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -42,10 +51,9 @@ def _row_count(con: duckdb.DuckDBPyConnection, table: str) -> int:
 
 def _upsert_pending(con: duckdb.DuckDBPyConnection, layout: Layout, table: EventTable) -> int:
     """Merge the staged versions of `table`'s types; returns the rows inserted or replaced."""
-    where, params = routing(layout, table)
-    fixed = from_lake(f"(SELECT * FROM {_PENDING} WHERE {where})", "events")
+    fixed = from_lake(f"(SELECT * FROM {_PENDING} WHERE {routing(layout, table)})", "events")
     select = with_typed(fixed, "events", table.columns)
-    return int(scalar(con, upsert(table.name, "events", table.columns, select), params))
+    return int(scalar(con, upsert(table.name, "events", table.columns, select)))
 
 
 def _chunks(files: list[tuple[str, int]]) -> list[list[str]]:
