@@ -10,7 +10,7 @@ import pytest
 
 from attent_assets.api import format_timestamp, parse_timestamp
 from attent_assets.simulator import SimulatorServer, World
-from attent_assets.sync import Mode, SyncSettings, Window
+from attent_assets.sync import LAYOUT, Mode, SyncSettings, Window
 from attent_assets_tests.conftest import WORLD_START
 from attent_assets_tests.harness import Harness
 
@@ -387,3 +387,15 @@ def test_long_runs_log_progress(harness: Harness, caplog: pytest.LogCaptureFixtu
         harness.backfill()
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("events: ")]
     assert any("/20 leads" in line and "ETA" in line for line in lines), lines
+
+
+def test_a_run_logs_its_typed_merge_in_one_line(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every log line of a Dagster run is a row in its event log: the merge of all typed tables
+    is reported once, naming each table."""
+    with caplog.at_level("INFO"):
+        harness.backfill()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("typed tables")]
+    assert len(lines) == 1
+    assert all(f"{table.name} " in lines[0] for table in LAYOUT.event_tables)

@@ -164,8 +164,11 @@ class SyncEngine:
             _replay_start(window, self._settings.floor).date() if mode is Mode.REPLAY else None
         )
         results = self._store.merge_typed(tables, replay_from=replay_from)
-        for r in results:
-            self._log.info("%s: %d new, %d updated, %d rows", r.table, r.new, r.updated, r.rows)
+        # One line for every table: each log line of a run is a row in Dagster's event log.
+        self._log.info(
+            "typed tables (new, updated, rows): %s",
+            "; ".join(f"{r.table} {r.new}, {r.updated}, {r.rows}" for r in results),
+        )
         return results
 
     def compact(self) -> CompactionReport:
