@@ -734,6 +734,23 @@ def test_advance_endpoint_changes_the_world_for_a_simulator_in_another_process(
     assert bad.status_code == 400
 
 
+def test_advance_spreads_its_changes_over_the_seconds_asked(
+    world: World, simulator: SimulatorServer
+) -> None:
+    """What a benchmark's run per sensor interval needs: N changes over about that much of the
+    world's clock, however dense its history was."""
+    url = simulator.url.removesuffix("/v1") + "/_sim/advance"
+    for seconds in (60, 600):
+        before = world.now()
+        reply = httpx.post(
+            url, params={"changes": 40, "seconds": seconds}, headers={"x-api-key": KEY}
+        )
+        elapsed = (datetime.fromisoformat(reply.json()["now"]) - before).total_seconds()
+        assert 0.5 * seconds <= elapsed <= 1.5 * seconds + 40  # + whole-second stamps
+    bad = httpx.post(url, params={"changes": 5, "seconds": -1}, headers={"x-api-key": KEY})
+    assert bad.status_code == 400
+
+
 def test_stats_endpoint_reports_request_counts_to_another_process(
     world: World, simulator: SimulatorServer, client: httpx.Client
 ) -> None:

@@ -36,6 +36,8 @@ class LifeSpec:
     page_size: int
     runs: int = 0
     changes: int = 20
+    #: Simulated seconds each run's changes are spread over (the sensor's interval).
+    interval_seconds: float = 60.0
     #: Runs after which the lake's files are counted.
     checkpoints: tuple[int, ...] = ()
     #: Audit and compact after the runs.

@@ -28,7 +28,8 @@ def world_text(s: BenchSettings) -> str:
         f"(`--world organisation`: a mean of {s.longlife_events_per_lead} events per lead, 5% of "
         "leads with none, most with 1-3, a few with thousands; calls and tool calls ending and "
         "leads soft-deleted along the way); then runs of "
-        f"{s.longlife_changes} changes, stamped as they happen"
+        f"{s.longlife_changes} changes each, spread over {s.longlife_interval_seconds:g} s of the "
+        "world's clock (a sensor's interval)"
     )
 
 
@@ -196,7 +197,8 @@ def _runs(life: LongLife) -> list[str]:
     requests = sorted(run.requests for run in year.runs)
     read = sorted(run.events for run in year.runs)
     return [
-        f"{len(year.runs)} runs, each after `POST /_sim/advance?changes={year.spec.changes}`, "
+        f"{len(year.runs)} runs, each after `POST /_sim/advance?changes={year.spec.changes}"
+        f"&seconds={year.spec.interval_seconds:g}`, "
         "requested by the sensor's tick and executed in process as requested (run config and "
         "tags), into the instance and data of the full sync above. Run wall time median "
         f"{median_wall(year.runs):.2f} s, max {max(r.wall_s for r in year.runs):.2f} s; the "

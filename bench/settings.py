@@ -34,6 +34,9 @@ class BenchSettings:
     #: Consecutive sensor-launched runs after the full sync, each after this many world changes.
     longlife_runs: int = 500
     longlife_changes: int = 20
+    #: Simulated time each run's changes are spread over: the sensor's interval, so a run's
+    #: lookback re-reads what it would in operation (5 minutes: the last five runs' changes).
+    longlife_interval_seconds: float = 60.0
     #: The same runs over a smaller history (same mean and days), to see what history size costs.
     longlife_small_leads: int = 1000
     #: Runs in each median: the first ones, and the last ones.

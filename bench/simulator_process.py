@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
@@ -49,21 +50,25 @@ class Simulator:
     def _root(self) -> str:
         return self.url.removesuffix("/v1")
 
-    def advance(self, changes: int) -> None:
-        """Apply `changes` random changes to the world (new leads, events, updates, deletes)."""
+    def advance(self, changes: int, seconds: float | None = None) -> datetime:
+        """Apply `changes` random changes to the world (new leads, events, updates, deletes),
+        spread over about `seconds` of its clock when given; returns its clock after them."""
+        params: dict[str, int | float] = {"changes": changes}
+        if seconds is not None:
+            params["seconds"] = seconds
         response = httpx.post(
             f"{self._root}/_sim/advance",
-            params={"changes": changes},
+            params=params,
             headers={"x-api-key": API_KEY},
             timeout=120,
         )
-        response.raise_for_status()
+        return datetime.fromisoformat(response.raise_for_status().json()["now"])
 
-    def advance_tracked(self, changes: int) -> set[str]:
+    def advance_tracked(self, changes: int, seconds: float | None = None) -> set[str]:
         """`advance`, returning the leads the changes made new or whose `lastActivityAt` moved:
         those an incremental run must ask for events (read before and after through the API)."""
         before = self.lead_activity()
-        self.advance(changes)
+        self.advance(changes, seconds)
         after = self.lead_activity()
         return {lead for lead, active in after.items() if before.get(lead, "new") != active}
 
@@ -99,11 +104,14 @@ def simulator(
     rate_limit: float = 0.0,
     rate_limit_burst: float = 1.0,
     rate_limit_headers: str = "none",
+    simulated_clock: bool = False,
 ) -> Iterator[Simulator]:
     """Start `python -m attent_assets.simulator` on a free port, its history starting
     `history_days` before today (midnight UTC), with no live changes. `world="organisation"`:
     a real organisation's history over all those days, `events_per_lead` its mean. `rate_limit`
-    > 0: a token bucket of that many requests per second (see the simulator's `--rate-limit`)."""
+    > 0: a token bucket of that many requests per second (see the simulator's `--rate-limit`).
+    `simulated_clock`: changes are stamped with the world's clock, which `advance(changes,
+    seconds)` moves (see the simulator's `--simulated-clock`)."""
     command = [
         sys.executable,
         "-m",
@@ -121,6 +129,7 @@ def simulator(
         f"--rate-limit={rate_limit}",
         f"--rate-limit-burst={rate_limit_burst}",
         f"--rate-limit-headers={rate_limit_headers}",
+        *(["--simulated-clock"] if simulated_clock else []),
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:

@@ -10,7 +10,10 @@ instead: ``--events-per-lead`` is then a mean (most leads have 0-3 events, a few
 history fills all of ``--start-days-ago`` days, with calls and tool calls ending and soft deletes
 along the way. ``--rate-limit R`` enforces a global token bucket of R requests per second (burst
 ``--rate-limit-burst``), answering 429 with Retry-After over it; ``--rate-limit-headers`` also
-describes it in rate-limit headers (``ietf``, ``ietf-structured`` or ``x``).
+describes it in rate-limit headers (``ietf``, ``ietf-structured`` or ``x``). ``--simulated-clock``
+keeps the world's own clock after its history (up to today's midnight) instead of stamping changes
+with the current time: `POST /_sim/advance?changes=N&seconds=S` then spreads N changes over S
+seconds of it, as a benchmark needs for runs a sensor interval apart.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         leads=args.leads,
         events_per_lead=args.events_per_lead,
         start=midnight - timedelta(days=args.start_days_ago),
-        live=True,
+        live=not args.simulated_clock,
         profile=args.world,
     )
     server = SimulatorServer(
@@ -96,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
         help="describe the limit in these rate-limit headers on every answer",
     )
     parser.add_argument("--live-changes-per-second", type=float, default=2.0)
+    parser.add_argument(
+        "--simulated-clock",
+        action="store_true",
+        help="stamp changes with the world's own clock, not the current time",
+    )
     parser.add_argument("--start-days-ago", type=int, default=30)
     parser.add_argument(
         "--world",

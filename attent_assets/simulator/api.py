@@ -73,15 +73,25 @@ def reason_phrase(status: int) -> str:
 
 
 def advance(world: World, query: str) -> Reply:
-    """Apply ``changes`` (1..100000) random changes; reply with the world's clock after them."""
-    values = parse_qs(query).get("changes", ["1"])
+    """Apply ``changes`` (1..100000) random changes, spread over about ``seconds`` (0..86400) of
+    the world's clock when given; reply with the world's clock after them."""
+    params = parse_qs(query)
     try:
-        changes = int(values[-1])
+        changes = int(params.get("changes", ["1"])[-1])
     except ValueError:
         return message(400, "changes must be an integer")
     if not 1 <= changes <= 100_000:
         return message(400, "changes must be between 1 and 100000")
-    world.advance(changes)
+    span_ms = None
+    if "seconds" in params:
+        try:
+            seconds = float(params["seconds"][-1])
+        except ValueError:
+            return message(400, "seconds must be a number")
+        if not 0 <= seconds <= 86_400:
+            return message(400, "seconds must be between 0 and 86400")
+        span_ms = int(seconds * 1000)
+    world.advance(changes, span_ms)
     return Reply(200, orjson.dumps({"changes": changes, "now": world.now().isoformat()}))
 
 

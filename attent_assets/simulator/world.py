@@ -106,20 +106,29 @@ class World:
 
     # --- evolution ---------------------------------------------------------------------------
 
-    def advance(self, changes: int) -> None:
+    def advance(self, changes: int, span_ms: int | None = None) -> None:
         """Apply ``changes`` random changes: new leads (some importing 50-300 events at once),
         profile updates, new events, calls completing (and in an organisation tool calls
         finishing), soft deletes, bursts of leads updated in one millisecond, undocumented event
         types.
 
         Without ``live`` each change moves the clock about as far as one change of the initial
-        history did (history span / number of initial changes: ~12 minutes in a default world);
-        with ``live`` changes are stamped with the current time."""
+        history did (history span / number of initial changes: ~12 minutes in a default world),
+        or, with ``span_ms``, the changes together move it about that far (the time between two
+        sensor ticks, say); with ``live`` changes are stamped with the current time."""
         if changes < 0:
             raise ValueError("changes must be >= 0")
+        if span_ms is not None and span_ms < 0:
+            raise ValueError("span_ms must be >= 0")
         with self._lock:
-            for _ in range(changes):
-                self._random_change()
+            usual = self._max_step
+            if span_ms is not None:
+                self._max_step = max(1, 2 * span_ms // max(changes, 1))
+            try:
+                for _ in range(changes):
+                    self._random_change()
+            finally:
+                self._max_step = usual
 
     def tick(self, ms: int) -> None:
         """Move the clock forward (never past real time)."""
