@@ -168,3 +168,16 @@ def test_a_new_declaration_replaces_the_views_under_a_connected_reader(tmp_path:
         modified = views.stat().st_mtime_ns
         harness.run(Mode.INCREMENTAL)
         assert views.stat().st_mtime_ns == modified  # unchanged definition: not rewritten
+
+
+def test_a_build_killed_midway_leaves_nothing_behind_after_the_next_open(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    with Store.open(data_dir, LAYOUT, "first"):
+        pass
+    leftovers = [data_dir / f".{VIEWS_FILE}.dead", data_dir / f".{VIEWS_FILE}.dead.wal"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a database")
+    with Store.open(data_dir, LAYOUT, "next"):
+        pass
+    assert not [path for path in leftovers if path.exists()]
+    assert (data_dir / VIEWS_FILE).exists()

@@ -91,8 +91,11 @@ def ensure_views(lake: Lake, layout: Layout) -> bool:
     """Write `<data_dir>/views.duckdb` unless it already holds these views; True when written.
 
     Never opens an existing file for writing: a new one is built beside it and renamed over it,
-    so readers holding the old one are neither blocked nor blocking.
+    so readers holding the old one are neither blocked nor blocking. Called with the warehouse
+    open read-write, so no other process is building one: what a killed build left is removed.
     """
+    for leftover in lake.data_dir.glob(f".{VIEWS_FILE}.*"):
+        leftover.unlink(missing_ok=True)
     statements = view_statements(lake, layout)
     definition = ";\n".join(statements)
     target = lake.data_dir / VIEWS_FILE
