@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from attent_assets.simulator import SimulatorServer, World
+from attent_assets_tests.s3_server import S3Server
 
 WORLD_START = datetime(2026, 3, 1, tzinfo=UTC)
 SIMULATOR_KEY = "test-key"
@@ -25,3 +27,21 @@ def simulator(world: World) -> Iterator[SimulatorServer]:
     server = SimulatorServer(world, api_key=SIMULATOR_KEY).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3-compatible server (moto) per test process, on loopback."""
+    with S3Server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture
+def s3_lake(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A lake URL in a new bucket of `s3_server`, with the AWS settings that reach it set in
+    this process's environment (and so in the children it starts)."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(bucket)
+    return f"s3://{bucket}/attent"

@@ -85,10 +85,13 @@ def command(
     kill: KillAt | None = None,
     window_start: datetime | None = None,
     run_id: str = "probe",
+    lake_url: str | None = None,
 ) -> list[str]:
     """The command line that runs this module as a child process with these options."""
     args = [sys.executable, "-m", __name__, url, str(data_dir), "--mode", mode.value]
     args += ["--run-id", run_id]
+    if lake_url is not None:
+        args += ["--lake-url", lake_url]
     if kill is not None:
         args += ["--kill", str(kill)]
     if window_start is not None:
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window-start", type=datetime.fromisoformat, default=None)
     parser.add_argument("--kill", type=KillAt.parse, default=None)
     parser.add_argument("--run-id", default="probe")
+    parser.add_argument("--lake-url", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     if args.kill is not None:
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     with (
         AttentClient(fast_client_settings(args.url)) as client,
-        Store.open(args.data_dir, LAYOUT, args.run_id) as store,
+        Store.open(args.data_dir, LAYOUT, args.run_id, lake_url=args.lake_url) as store,
     ):
         SyncEngine(client, store, settings).sync(args.mode, window)
 

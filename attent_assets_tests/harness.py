@@ -14,7 +14,7 @@ import duckdb
 
 from attent_assets.api import AttentClient, ClientSettings, RetrySettings, parse_timestamp
 from attent_assets.simulator import SimulatorServer, World
-from attent_assets.storage import Store
+from attent_assets.storage import Lake, Store, open_lake
 from attent_assets.sync import LAYOUT, Mode, SyncEngine, SyncReport, SyncSettings, Window
 from attent_assets.sync.schema import OTHER_EVENTS, TABLE_OF_TYPE
 
@@ -59,6 +59,8 @@ class Harness:
         default_factory=lambda: SyncSettings(batch_rows=40, batch_leads=5, commit_bytes=0)
     )
     client_overrides: dict[str, Any] = field(default_factory=dict)
+    #: Where the lake is (None: the data directory's folder), as ATTENT_LAKE_URL would say.
+    lake_url: str | None = None
 
     @property
     def world(self) -> World:
@@ -75,7 +77,13 @@ class Harness:
         return self.run(Mode.REPLAY, Window(start=None))
 
     def open(self) -> Any:
-        return Store.open(self.data_dir, LAYOUT, f"run-{uuid.uuid4().hex[:12]}")
+        return Store.open(
+            self.data_dir, LAYOUT, f"run-{uuid.uuid4().hex[:12]}", lake_url=self.lake_url
+        )
+
+    @property
+    def lake(self) -> Lake:
+        return open_lake(self.lake_url, self.data_dir)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         con = duckdb.connect(str(self.data_dir / "warehouse.duckdb"), read_only=True)
@@ -86,11 +94,14 @@ class Harness:
             con.close()
 
     def lake_rows(self, kind: str) -> list[tuple[Any, ...]]:
-        files = sorted(str(p) for p in (self.data_dir / "lake" / kind).glob("date=*/*.parquet"))
+        """The versions in the lake's committed files of `kind`, as a reader listing it sees."""
+        lake = self.lake
+        files = sorted(lake.url(p) for p in lake.walk() if p.startswith(f"lake/{kind}/"))
         if not files:
             return []
         con = duckdb.connect()
         try:
+            lake.register(con)
             con.execute("SET TimeZone = 'UTC'")
             cols = "type, id, updated_at" if kind == "events" else "'lead', id, updated_at"
             return con.execute(f"SELECT {cols} FROM read_parquet(?)", [files]).fetchall()
@@ -99,13 +110,12 @@ class Harness:
 
     def assert_lake_matches_manifest(self) -> None:
         """Nothing pending in the staging area, and the manifest names exactly the lake's files
-        (folders retired by compaction wait there a few minutes for readers)."""
-        lake = self.data_dir / "lake"
-        pending = [p for area in ("files", "swaps") for p in (lake / "_staging" / area).rglob("*")]
-        assert not [p for p in pending if p.is_file()]
-        on_disk = {p.relative_to(self.data_dir).as_posix() for p in lake.glob("*/date=*/*.parquet")}
+        (what compaction replaced may wait in `_staging/retired` a few minutes for readers)."""
+        lake = self.lake
+        assert not lake.staged()
+        assert not lake.pending_rewrites()
         manifest = {path for (path,) in self.query("SELECT path FROM attent_state.lake_files")}
-        assert manifest == on_disk
+        assert manifest == set(lake.walk())
 
     # --- comparisons with the simulator's truth -------------------------------------------------
 

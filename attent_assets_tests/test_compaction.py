@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from attent_assets.storage import CompactionPolicy, Store
-from attent_assets.storage.lake import Lake
+from attent_assets.storage.local_lake import LocalLake
 from attent_assets.sync.schema import LAYOUT
 from attent_assets_tests.test_lake import T0, event, events, lake_files, lake_versions, query
 
@@ -64,9 +64,9 @@ def test_a_closed_day_of_small_files_becomes_one_file_with_every_version_once(
     assert not list((tmp_path / "lake/_staging/swaps").rglob("*.parquet"))
     retired = list((tmp_path / "lake/_staging/retired").rglob("*.parquet"))
     assert len(retired) == 7  # kept a while for readers that opened the old folder
-    Lake(tmp_path).sweep_retired()  # retired just now, however old its files
+    LocalLake(tmp_path / "lake").sweep_retired()  # retired just now, however old its files
     assert len(list((tmp_path / "lake/_staging/retired").rglob("*.parquet"))) == 7
-    Lake(tmp_path).sweep_retired(older_than=-1)
+    LocalLake(tmp_path / "lake").sweep_retired(older_than=-1)
     assert not list((tmp_path / "lake/_staging").rglob("*.parquet"))
 
 
@@ -158,7 +158,7 @@ def test_recovery_finishes_a_committed_swap_and_discards_an_uncommitted_one(
         _write_small_files(store, 2, 4, "h")
         store.merge_typed()
         versions = sorted(lake_versions(tmp_path))
-        monkeypatch.setattr(Lake, "finish_swap", killed)  # committed, folders not exchanged
+        monkeypatch.setattr(LocalLake, "finish_swap", killed)  # committed, folders not exchanged
         with pytest.raises(SystemExit):
             store.compact(today=TODAY + timedelta(days=5))
     monkeypatch.undo()

@@ -51,7 +51,7 @@ KILL_POINTS = {
     "fetch": KillPoint("attent_assets.api.client", "AttentClient._get_page", "before", 10),
     # A staged Parquet file written but not yet fsynced; another fsynced, the batch not committed.
     "parquet-write": KillPoint("pyarrow.parquet", "write_table", "after", 16),
-    "parquet-fsync": KillPoint("attent_assets.storage.lake", "fsync", "after", 50),
+    "parquet-fsync": KillPoint("attent_assets.storage.local_lake", "fsync", "after", 50),
     # Inside the commit transaction: the lead merge, the watermark, the events cursors.
     "lead-merge": KillPoint("attent_assets.storage.store", "upsert_leads", "after", 1),
     "watermark-commit": KillPoint("attent_assets.storage.state", "raise_watermark", "after", 1),
@@ -67,9 +67,9 @@ KILL_POINTS = {
         "attent_assets.storage.compaction", "_write_merged", "after", 20
     ),
     "compaction-committed": KillPoint(
-        "attent_assets.storage.lake", "Lake.finish_swap", "before", 20
+        "attent_assets.storage.local_lake", "LocalLake.finish_swap", "before", 20
     ),
-    "compaction-exchanged": KillPoint("attent_assets.storage.lake", "_exchange", "after", 20),
+    "compaction-exchanged": KillPoint("attent_assets.storage.local_lake", "_exchange", "after", 20),
 }
 
 
@@ -79,10 +79,14 @@ def _probe(
     mode: Mode,
     kill: KillAt,
     window_start: datetime | None = None,
+    lake_url: str | None = None,
 ) -> int:
     """Run one sync in a child process; its return code (-SIGKILL when the hook fired)."""
+    command = crash_probe.command(
+        server.url, data_dir, mode, kill=kill, window_start=window_start, lake_url=lake_url
+    )
     child = subprocess.run(
-        crash_probe.command(server.url, data_dir, mode, kill=kill, window_start=window_start),
+        command,
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

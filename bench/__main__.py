@@ -16,7 +16,9 @@ time is the runs, a few seconds each: the better part of an hour at the defaults
 minutes at the small size above. Section `ratelimit` (bench/ratelimit.py, about a minute at
 100 requests per second): the client crawling against a token-bucket limit, with and without
 rate-limit headers, as a fraction of the limit and a share of 429s
-(`python -m bench --sections ratelimit --ratelimit-rps 100`).
+(`python -m bench --sections ratelimit --ratelimit-rps 100`). Section `placement`
+(bench/placement.py, a few minutes): the full sync and sensor runs with the lake on local disk
+or on an S3-compatible server, the instance on SQLite or on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from bench.settings import BenchSettings
 
-SECTIONS = ("core", "longlife", "ratelimit")
+SECTIONS = ("core", "longlife", "ratelimit", "placement")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +71,7 @@ def main() -> None:
     # (The long life's deployments set their own, each in its own process.)
     os.environ["ATTENT_START_DATE"] = settings.first_day.isoformat()
     from bench.longlife import run_longlife
+    from bench.placement import run_placement
     from bench.ratelimit import run_ratelimit
     from bench.report import render
     from bench.suite import run_suite
@@ -76,8 +79,9 @@ def main() -> None:
     core = run_suite(settings) if "core" in sections else None
     life = run_longlife(settings) if "longlife" in sections else None
     limits = run_ratelimit(settings) if "ratelimit" in sections else None
+    placements = run_placement(settings) if "placement" in sections else None
     command = " ".join(["python -m bench", *map(shlex.quote, sys.argv[1:])])
-    text = render(core, life, command, limits)
+    text = render(core, life, command, limits, placements)
     if output is None:
         sys.stdout.write(text)
     else:

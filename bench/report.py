@@ -13,6 +13,7 @@ from bench.cpu_profile import HTTP, JSON, LAYERS, PER_RECORD
 from bench.longlife import LongLife
 from bench.longlife_report import longlife_section, world_text
 from bench.markdown import ratio, table, verdict
+from bench.placement import Placements, placement_section
 from bench.ratelimit import RateLimits
 from bench.ratelimit_report import ratelimit_section
 from bench.settings import BenchSettings
@@ -267,7 +268,11 @@ def _transport(s: BenchSettings) -> str:
 
 
 def render(
-    core: Results | None, life: LongLife | None, command: str, limits: RateLimits | None = None
+    core: Results | None,
+    life: LongLife | None,
+    command: str,
+    limits: RateLimits | None = None,
+    placements: Placements | None = None,
 ) -> str:
     """The report of the sections that ran (`python -m bench --sections`)."""
     worlds = []
@@ -301,4 +306,6 @@ def render(
         lines += longlife_section(life)
     if limits is not None:
         lines += ratelimit_section(limits)
+    if placements is not None:
+        lines += placement_section(placements)
     return "\n".join(lines)

@@ -47,6 +47,9 @@ class BenchSettings:
     ratelimit_rps: float = 100.0
     ratelimit_leads: int = 2000
     ratelimit_warm_up: float = 3.0
+    #: Placement (bench/placement.py): the world each placement syncs, and its sensor runs.
+    placement_leads: int = 1000
+    placement_runs: int = 20
 
     @property
     def first_day(self) -> date:

@@ -104,7 +104,14 @@ class AttentComponent(dg.Component, dg.Resolvable):
         ),
     ] = None
     data_dir: Annotated[
-        str | None, _doc("The lake and warehouse.duckdb. Unset: $ATTENT_DATA_DIR, else ./data.")
+        str | None,
+        _doc("warehouse.duckdb and the local lake. Unset: $ATTENT_DATA_DIR, else ./data."),
+    ] = None
+    lake_url: Annotated[
+        str | None,
+        _doc(
+            "The lake: a folder or s3://bucket/prefix. Unset: $ATTENT_LAKE_URL, else in data_dir."
+        ),
     ] = None
     types: Annotated[
         list[str] | None,
@@ -185,7 +192,9 @@ class AttentComponent(dg.Component, dg.Resolvable):
             names.api_resource: AttentResource(
                 base_url=self.base_url, api_key=self.api_key, types=self.types
             ),
-            names.warehouse_resource: WarehouseResource(data_dir=self.data_dir),
+            names.warehouse_resource: WarehouseResource(
+                data_dir=self.data_dir, lake_url=self.lake_url
+            ),
             names.sync_resource: SyncResource(),
         }
 

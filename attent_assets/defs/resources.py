@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
 from attent_assets.api import AttentClient, AttentConfigError, ClientSettings, RetrySettings
-from attent_assets.storage import WAREHOUSE_FILE, Store
+from attent_assets.storage import WAREHOUSE_FILE, LakeConfigError, Store, open_lake
 from attent_assets.storage.connection import connect
 from attent_assets.sync import LAYOUT, Mode, SyncSettings
 
@@ -128,7 +128,14 @@ class WarehouseResource(DuckDBResource):
         "Empty: <data_dir>/warehouse.duckdb.",
     )
     data_dir: str | None = Field(
-        default=None, description="The lake's directory. Unset: $ATTENT_DATA_DIR, else ./data."
+        default=None,
+        description="warehouse.duckdb, views.duckdb and (unless lake_url says otherwise) the "
+        "lake. Unset: $ATTENT_DATA_DIR, else ./data.",
+    )
+    lake_url: str | None = Field(
+        default=None,
+        description="The Parquet lake: a folder or s3://bucket/prefix (credentials from the AWS "
+        "settings). Unset: $ATTENT_LAKE_URL, else <data_dir>/lake.",
     )
     lock_timeout_seconds: float = Field(
         default=300.0,
@@ -141,6 +148,11 @@ class WarehouseResource(DuckDBResource):
         return Path(self.data_dir or os.environ.get("ATTENT_DATA_DIR") or "data")
 
     @property
+    def lake_location(self) -> str | None:
+        """`lake_url` or $ATTENT_LAKE_URL; None: the data directory's lake folder."""
+        return self.lake_url or os.environ.get("ATTENT_LAKE_URL") or None
+
+    @property
     def database_path(self) -> Path | str:
         """`database` as given, a file path when it names one."""
         if not self.database:
@@ -148,9 +160,10 @@ class WarehouseResource(DuckDBResource):
         return self.database if ":" in self.database else Path(self.database)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Fail the run before anything is fetched when the data directory cannot be written:
-        it is created if missing and a probe file is made and removed in it (permission bits
-        alone would not tell, e.g. for root or on a read-only mount)."""
+        """Fail the run before anything is fetched when the data directory cannot be written
+        (it is created if missing and a probe file is made and removed in it: permission bits
+        alone would not tell, e.g. for root or on a read-only mount) or the lake cannot be
+        used (a missing bucket, refused credentials)."""
         path = self.path
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -161,6 +174,10 @@ class WarehouseResource(DuckDBResource):
                 f"the data directory {str(path)!r} (the warehouse resource's data_dir, else "
                 f"ATTENT_DATA_DIR) is not a writable directory: {error.strerror or error}"
             ) from None
+        try:
+            open_lake(self.lake_location, path).check()
+        except LakeConfigError as error:
+            raise AttentConfigError(str(error)) from None
 
     @contextmanager
     def get_connection(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -187,6 +204,7 @@ class WarehouseResource(DuckDBResource):
             read_only=read_only,
             database=self.database_path,
             config=self.connection_config,
+            lake_url=self.lake_location,
         ) as store:
             yield store
 

@@ -8,7 +8,10 @@ from attent_assets.storage.lake import (
     EVENT_ROWS_SCHEMA,
     LEAD_LAKE_SCHEMA,
     LEAD_ROWS_SCHEMA,
+    Lake,
+    LakeConfigError,
 )
+from attent_assets.storage.lakes import open_lake
 from attent_assets.storage.layout import RAW, Column, ColumnKind, EventTable, Layout
 from attent_assets.storage.records import (
     LeadCursor,
@@ -35,6 +38,8 @@ __all__ = [
     "CompactionReport",
     "EventTable",
     "Inspector",
+    "Lake",
+    "LakeConfigError",
     "Layout",
     "LeadCursor",
     "LeadTodo",
@@ -44,4 +49,5 @@ __all__ = [
     "Store",
     "WarehouseLockedError",
     "WriteResult",
+    "open_lake",
 ]

@@ -11,9 +11,11 @@ into files of up to `CompactionPolicy.target_bytes`, in the manifest's commit or
 copied, never deduplicated or rewritten: the lake held each `(key, updated_at)` once before and
 holds it once after (rows are counted and must match before anything is committed).
 
-Crash safety comes from lake.py's folder swaps: the merged day is staged as a complete folder,
-one DuckDB transaction replaces the merged files' manifest rows by the new files' rows, then the
-folders are exchanged atomically; `Lake.recover` finishes or discards a swap a killed run left.
+Crash safety comes from the lake's `DayRewrite`: the merged files are staged where readers do not
+look, one DuckDB transaction replaces the merged files' manifest rows by the new files' rows, then
+the rewrite is finished (local_lake.py exchanges the day's folder atomically; object_lake.py copies
+the merged files in, then deletes the replaced ones); `Lake.recover` finishes or discards a
+rewrite a killed run left.
 
 Event files are merged only once every typed table has merged them (their `seq` is at or below
 every table's progress mark), and a merged file records the newest `seq` it covers
@@ -28,20 +30,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from attent_assets.storage.lake import (
-    LAKE_SCHEMAS,
-    Lake,
-    LakeFile,
-    day_dir,
-    fsync,
-    manifest_rows,
-)
+from attent_assets.storage.lake import LAKE_SCHEMAS, DayRewrite, Lake, manifest_rows
 from attent_assets.storage.layout import LakeKind, Layout
 from attent_assets.storage.sql import registered, scalar, state_table, transaction
 
@@ -110,7 +104,7 @@ def compact(
     report = CompactionReport()
     lake.sweep_retired()
     days = [day for day in _plan(con, layout, today, policy) if _intact(lake, day)]
-    if not days or not lake.swaps_supported():
+    if not days or not lake.can_compact():
         return report
     for start in range(0, len(days), policy.days_per_commit):
         _compact_group(con, lake, run_id, days[start : start + policy.days_per_commit], policy)
@@ -179,7 +173,7 @@ def _plan(
 def _intact(lake: Lake, day: _Day) -> bool:
     """Whether every file the manifest lists for the day is there; a day with a missing file is
     left alone (the audit's lake_matches_manifest reports it) rather than failing every run."""
-    missing = [p for p in (*(i.path for i in day.inputs), *day.keep) if not lake.path(p).is_file()]
+    missing = sorted(lake.missing([*(i.path for i in day.inputs), *day.keep]))
     if missing:
         log.error("lake compaction skips %s/%s: %s is missing", day.kind, day.day, missing[0])
     return not missing
@@ -192,14 +186,15 @@ def _compact_group(
     days: list[_Day],
     policy: CompactionPolicy,
 ) -> None:
-    """Stage every day of the group, commit them in one transaction, then swap them in."""
-    outputs: list[tuple[LakeFile, int]] = []
+    """Stage every day of the group, commit them in one transaction, then finish them."""
+    rewrites: list[tuple[DayRewrite, int]] = []
     try:
         for day in days:
-            folder = lake.stage_swap(day.kind, day.day, day.keep)
-            covers = max(i.seq for i in day.inputs)
-            outputs += [(f, covers) for f in _write_merged(lake, folder, day, run_id, policy)]
-            lake.seal_swap(day.kind, day.day)
+            rewrite = lake.rewrite(day.kind, day.day, day.keep)
+            rewrites.append((rewrite, max(i.seq for i in day.inputs)))
+            _write_merged(lake, rewrite, day, run_id, policy)
+            rewrite.seal([i.path for i in day.inputs])
+        outputs = [(f, covers) for rewrite, covers in rewrites for f in rewrite.files]
         manifest = manifest_rows([f for f, _ in outputs]).append_column(
             "covers_seq", pa.array([c for _, c in outputs], pa.int64())
         )
@@ -218,35 +213,30 @@ def _compact_group(
                 [run_id],
             ).fetchall()
     except BaseException:
-        for day in days:
-            lake.discard_swap(day.kind, day.day)
+        for rewrite, _ in rewrites:
+            rewrite.discard()
         raise
-    for day in days:
-        lake.finish_swap(day.kind, day.day)
+    for rewrite, _ in rewrites:
+        rewrite.finish()
 
 
 def _write_merged(
-    lake: Lake, folder: Path, day: _Day, run_id: str, policy: CompactionPolicy
-) -> list[LakeFile]:
+    lake: Lake, rewrite: DayRewrite, day: _Day, run_id: str, policy: CompactionPolicy
+) -> None:
     """Copy the day's small files, in commit order, into files of up to the target size."""
     schema = LAKE_SCHEMAS[day.kind]
-    files: list[LakeFile] = []
     for group in _by_size(day.inputs, policy.target_bytes):
         name = f"{run_id}-{uuid.uuid4().hex}.parquet"
-        target = folder / name
         rows = 0
-        with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+        with rewrite.sink(name) as sink, pq.ParquetWriter(sink, schema, compression="zstd") as out:
             for item in group:
-                table = pq.read_table(lake.path(item.path)).select(schema.names).cast(schema)
-                writer.write_table(table)
+                table = lake.read(item.path).select(schema.names).cast(schema)
+                out.write_table(table)
                 rows += table.num_rows
         expected = sum(i.rows for i in group)
         if rows != expected:
             raise RuntimeError(f"compaction of {day.kind}/{day.day} read {rows} rows of {expected}")
-        fsync(target)
-        path = f"{day_dir(day.kind, day.day)}/{name}"
-        files.append(LakeFile(path, day.kind, day.day, rows, target.stat().st_size))
-    return files
+        rewrite.add(name, rows)
 
 
 def _by_size(inputs: list[_Input], target: int) -> Iterator[list[_Input]]:

@@ -33,8 +33,8 @@ _LEAD_ENVELOPE = tuple(f.json_key for f in ENVELOPES["leads"] if f.json_key)
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What a check reads: `files` (absolute paths of committed lake files, by kind) or, when
-    None, the whole history: every table row and every lake file (the audit)."""
+    """What a check reads: `files` (committed lake files as the manifest names them, by kind) or,
+    when None, the whole history: every table row and every lake file (the audit)."""
 
     files: Mapping[LakeKind, tuple[str, ...]] | None = None
 
@@ -165,9 +165,8 @@ class Inspector:
         if scope.files is None:
             on_disk = set(self.lake.walk())
             return sorted(listed - on_disk), sorted(on_disk - listed)
-        prefix = f"{self.lake.data_dir}/"
-        wanted = {p.removeprefix(prefix) for files in scope.files.values() for p in files}
-        return sorted(p for p in wanted if not self.lake.path(p).is_file()), []
+        wanted = {path for files in scope.files.values() for path in files}
+        return sorted(self.lake.missing(wanted)), []
 
     def newest_updated_at(self) -> datetime | None:
         """The newest `updated_at` stored, over leads and events (as written to the lake)."""
@@ -232,7 +231,7 @@ class Inspector:
                 SELECT {keys}, updated_at,
                     CASE WHEN json_type({doc}) = 'OBJECT' THEN json_keys({doc}) END AS doc_keys
                 FROM read_parquet(?, union_by_name = true)""",
-                [list(files)],
+                [[self.lake.url(path) for path in files]],
             ).fetchall()
             self._scopes[kind] = files
         return name

@@ -1,36 +1,32 @@
-"""The raw Parquet lake: files that become visible only once committed, and swaps of whole day
-folders that make compaction invisible to readers.
+"""The raw Parquet lake: files that become visible only once committed, wherever the lake is.
 
-Layout (a contract users rely on): `<data_dir>/lake/<kind>/date=YYYY-MM-DD/<name>.parquet`,
-hive-partitioned on the UTC day of `updated_at`. Everything not yet committed lives under
-`lake/_staging/`, which no reader's `lake/<kind>/date=*/*.parquet` pattern matches:
+Layout (a contract users rely on): `<lake>/<kind>/date=YYYY-MM-DD/<name>.parquet`, hive-partitioned
+on the UTC day of `updated_at`, where `<lake>` is a local folder (`<data_dir>/lake` by default) or
+an object-store prefix (`s3://bucket/prefix`). The manifest (`attent_state.lake_files`) names a
+file `lake/<kind>/date=…/<name>.parquet` wherever the lake is. Everything not yet committed lives
+under `<lake>/_staging/`, which no reader's `<kind>/date=*/*.parquet` pattern matches:
 
-- a new file is written and fsynced as `lake/_staging/files/<kind>/date=<day>/<name>`; its row in
-  the DuckDB manifest is the commit point; only then is it renamed to its final place;
-- a compaction builds the complete new folder of a day as `lake/_staging/swaps/<kind>/date=<day>/`
-  (its merged files, plus hard links to the files it keeps); the manifest transaction that replaces
-  the merged files' rows by the new ones is the commit point; then the two folders are exchanged in
-  one atomic `renameat2(RENAME_EXCHANGE)`, so a reader listing the day sees the old files or the new
-  ones, never both and never neither; the old folder is deleted a few minutes later.
+- a new file is written whole as `_staging/files/<kind>/date=<day>/<name>`; its row in the DuckDB
+  manifest is the commit point; only then is it moved to its final place;
+- `recover` finishes what a killed process committed and undoes the rest, looking only at
+  `_staging/` (which holds nothing once every commit is finished), never at the whole lake.
 
-`recover` finishes what a killed process committed and undoes the rest, looking only at
-`lake/_staging/` (which holds nothing once every commit is finished), never at the whole lake.
+How a file is made durable and moved, and how a compaction replaces a day's files, depends on the
+storage: local_lake.py (fsync, atomic renames, folder swaps) and object_lake.py (one PUT per
+object, server-side copies) say why each is safe.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import logging
-import os
-import shutil
-import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from typing import BinaryIO
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -72,10 +68,8 @@ EVENT_ROWS_SCHEMA = ROW_SCHEMAS["events"]
 LEAD_LAKE_SCHEMA = LAKE_SCHEMAS["leads"]
 EVENT_LAKE_SCHEMA = LAKE_SCHEMAS["events"]
 STAGING = "_staging"
-#: How long a folder replaced by a compaction is kept for readers still listing it.
-RETIRED_SECONDS = 300.0
-
-log = logging.getLogger(__name__)
+#: The manifest's prefix of every lake path, wherever the lake is.
+MANIFEST_PREFIX = "lake/"
 
 
 def conform(rows: pa.Table, kind: LakeKind) -> pa.Table:
@@ -102,8 +96,8 @@ def conform(rows: pa.Table, kind: LakeKind) -> pa.Table:
 
 @dataclass(frozen=True, slots=True)
 class LakeFile:
-    """One Parquet file of one day; `path` is its final place, POSIX, relative to the data
-    directory."""
+    """One Parquet file of one day; `path` is its final place as the manifest names it
+    (`lake/<kind>/date=<day>/<name>`)."""
 
     path: str
     kind: LakeKind
@@ -125,67 +119,119 @@ def manifest_rows(files: Sequence[LakeFile]) -> pa.Table:
     )
 
 
+class LakeConfigError(ValueError):
+    """The lake's location or credentials cannot be used; the message names the setting."""
+
+
 @dataclass(frozen=True, slots=True)
 class Recovery:
     """What `Lake.recover` found in the staging area: final paths (files) and `kind/day`
-    folders (swaps)."""
+    folders (compactions)."""
 
     rolled_forward: tuple[str, ...]
     rolled_back: tuple[str, ...]
 
 
-def fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def day_dir(kind: LakeKind, day: date) -> str:
-    """A day's folder, relative to the data directory."""
-    return f"lake/{kind}/date={day.isoformat()}"
+    """A day's folder, as the manifest names it."""
+    return f"{MANIFEST_PREFIX}{kind}/date={day.isoformat()}"
 
 
-#: Linux's renameat2 flag that swaps two paths atomically.
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
+class DayRewrite(ABC):
+    """A compaction's new files for one day, invisible to readers until `finish`.
+
+    The caller writes the merged files (`sink`, then `add`), calls `seal` before the manifest
+    transaction that lists them in place of the files they merge, and `finish` after it (or
+    `discard` when it fails). A process killed anywhere in between is repaired by `Lake.recover`.
+    """
+
+    def __init__(self, kind: LakeKind, day: date) -> None:
+        self.kind = kind
+        self.day = day
+        self.files: list[LakeFile] = []
+
+    @abstractmethod
+    def sink(self, name: str) -> AbstractContextManager[BinaryIO]:
+        """Where the merged file `name` is written; durable once the context closes."""
+
+    @abstractmethod
+    def size(self, name: str) -> int:
+        """The bytes of a merged file written through `sink`."""
+
+    def add(self, name: str, rows: int) -> LakeFile:
+        file = LakeFile(
+            f"{day_dir(self.kind, self.day)}/{name}", self.kind, self.day, rows, self.size(name)
+        )
+        self.files.append(file)
+        return file
+
+    @abstractmethod
+    def seal(self, replaced: Sequence[str]) -> None:
+        """Make the new files (and the intent to drop `replaced`) durable before the commit."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """After the commit: make the new files visible and the replaced ones gone."""
+
+    @abstractmethod
+    def discard(self) -> None:
+        """The commit failed: remove what was written."""
 
 
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directories in one atomic step (Linux renameat2 with RENAME_EXCHANGE); OSError
-    where the C library or the file system cannot."""
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available", str(a))
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
-        error = ctypes.get_errno()
-        raise OSError(error, os.strerror(error), str(a))
+class Lake(ABC):
+    """Parquet files under a root folder or prefix; knows nothing of the manifest's table (the
+    caller owns the commit), only how to stage, publish, list and read files."""
 
+    #: The lake as users name it (a folder, or an `s3://` URL): for messages.
+    location: str
 
-class Lake:
-    """Files under `<data_dir>/lake`; knows nothing of DuckDB (the caller owns the manifest)."""
+    # --- what the storage layer calls ---------------------------------------------------------
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._swaps_supported: bool | None = None
+    @abstractmethod
+    def check(self) -> None:
+        """Fail with a message naming the setting when the lake cannot be used; creates
+        nothing."""
 
-    def kind_dir(self, kind: LakeKind) -> Path:
-        return self.data_dir / "lake" / kind
+    @abstractmethod
+    def prepare(self) -> None:
+        """Before a read-write open: `check`, then create what is missing."""
 
-    def path(self, relative: str) -> Path:
-        return self.data_dir / relative
+    @abstractmethod
+    def url(self, path: str) -> str:
+        """Where DuckDB and Arrow read the file the manifest names `path`."""
 
-    def create_dirs(self) -> None:
+    @abstractmethod
+    def register(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Let `con` read this lake's URLs."""
+
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    def missing(self, paths: Collection[str]) -> set[str]:
+        """Which of the files `paths` are not in the lake."""
+        return {path for path in paths if not self.exists(path)}
+
+    def read(self, path: str) -> pa.Table:
+        return pq.read_table(self.url(path))
+
+    def walk(self) -> Iterator[str]:
+        """Every final Parquet file of the lake (for the full audit; the sync never walks)."""
         for kind in LAKE_KINDS:
-            self.kind_dir(kind).mkdir(parents=True, exist_ok=True)
+            yield from self._list(f"{kind}/date=*/*.parquet")
+
+    def pattern(self, kind: LakeKind) -> str:
+        """A read_parquet pattern matching every committed file of `kind`."""
+        return self.url(f"{MANIFEST_PREFIX}{kind}/date=*/*.parquet")
+
+    def glob(self, kind: LakeKind) -> str | None:
+        """`pattern(kind)`, or None while there is no committed file of `kind`."""
+        return (
+            self.pattern(kind) if next(iter(self._list(f"{kind}/date=*/*.parquet")), None) else None
+        )
 
     def stage(self, kind: LakeKind, table: pa.Table, run_id: str) -> list[LakeFile]:
-        """Write `table` (lake schema) as one fsynced staged file per UTC day, ordered by version.
-
-        The directories are fsynced too: a committed manifest row must never point at a staged
-        file whose directory entry a power loss could still erase.
-        """
+        """Write `table` (lake schema) as one durable staged file per UTC day, ordered by
+        version."""
         order = [(name, "ascending") for name in ("updated_at", *KEYS[kind])]
         table = table.cast(LAKE_SCHEMAS[kind]).sort_by(order)
         runs = pc.run_end_encode(pc.cast(table.column("updated_at").combine_chunks(), pa.date32()))
@@ -194,160 +240,92 @@ class Lake:
         try:
             for end, day in zip(runs.run_ends.to_pylist(), runs.values.to_pylist(), strict=True):
                 path = f"{day_dir(kind, day)}/{run_id}-{uuid.uuid4().hex}.parquet"
-                staged = self._staged(path)
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    pq.write_table(table.slice(start, end - start), staged, compression="zstd")
-                    fsync(staged)
-                except BaseException:
-                    staged.unlink(missing_ok=True)
-                    raise
-                files.append(LakeFile(path, kind, day, end - start, staged.stat().st_size))
+                size = self._write_staged(path, table.slice(start, end - start))
+                files.append(LakeFile(path, kind, day, end - start, size))
                 start = end
-            self._fsync_dirs(d for f in files for d in self._new_parents(self._staged(f.path)))
+            self._seal_staged([f.path for f in files])
         except BaseException:
             self.discard(files)
             raise
         return files
 
     def publish(self, files: Iterable[LakeFile]) -> None:
-        """Move committed staged files to their final places (atomic renames), durably."""
+        """Move committed staged files to their final places."""
         self._place([file.path for file in files])
 
     def discard(self, files: Iterable[LakeFile]) -> None:
         for file in files:
-            self._staged(file.path).unlink(missing_ok=True)
+            self._unstage(file.path)
 
-    def swaps_supported(self) -> bool:
-        """Whether this file system can exchange two folders atomically (probed once)."""
-        if self._swaps_supported is None:
-            probe = self._staging_root("probe")
-            shutil.rmtree(probe, ignore_errors=True)
-            (probe / "a").mkdir(parents=True)
-            (probe / "b").mkdir()
-            try:
-                _exchange(probe / "a", probe / "b")
-                self._swaps_supported = True
-            except OSError as error:
-                log.warning(
-                    "lake compaction is off: %s cannot swap folders atomically (%s)",
-                    self.data_dir,
-                    error,
-                )
-                self._swaps_supported = False
-            shutil.rmtree(probe)
-        return self._swaps_supported
+    @abstractmethod
+    def sweep_retired(self) -> None:
+        """Delete what compactions replaced once no reader can still be reading it."""
 
-    def stage_swap(self, kind: LakeKind, day: date, keep: Iterable[str]) -> Path:
-        """An empty staging folder for the new contents of a day, holding hard links to the
-        files (final paths) to `keep`; the caller writes the merged files into it."""
-        folder = self._swap_dir(kind, day)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        for path in keep:
-            os.link(self.path(path), folder / Path(path).name)
-        return folder
+    def can_compact(self) -> bool:
+        """Whether this lake can replace a day's files safely."""
+        return True
 
-    def finish_swap(self, kind: LakeKind, day: date) -> None:
-        """Exchange a committed swap folder with the day's folder, then retire the old one.
-
-        The old folder is deleted only `RETIRED_SECONDS` later (`sweep_retired`): a reader that
-        opened it just before the exchange still lists every old file, not a shrinking subset."""
-        folder = self._swap_dir(kind, day)
-        _exchange(folder, self.path(day_dir(kind, day)))
-        self._fsync_dirs([self.kind_dir(kind), folder.parent])
-        retired = self._staging_root("retired") / uuid.uuid4().hex
-        retired.parent.mkdir(parents=True, exist_ok=True)
-        folder.replace(retired)
-        os.utime(retired)  # the retirement's age, not the old files'
-
-    def seal_swap(self, kind: LakeKind, day: date) -> None:
-        """Make a staged swap folder durable before its commit: a committed manifest must never
-        name merged files whose folder a power loss could still erase."""
-        self._fsync_dirs(self._new_parents(self._swap_dir(kind, day) / "_"))
-
-    def sweep_retired(self, older_than: float = RETIRED_SECONDS) -> None:
-        """Delete folders retired by swaps more than `older_than` seconds ago."""
-        now = time.time()
-        for folder in self._staging_root("retired").glob("*"):
-            if now - folder.stat().st_mtime > older_than:
-                shutil.rmtree(folder, ignore_errors=True)
-
-    def discard_swap(self, kind: LakeKind, day: date) -> None:
-        shutil.rmtree(self._swap_dir(kind, day), ignore_errors=True)
+    @abstractmethod
+    def rewrite(self, kind: LakeKind, day: date, keep: Sequence[str]) -> DayRewrite:
+        """A compaction of a day that keeps the files `keep` (manifest paths)."""
 
     def recover(self, committed: Callable[[Collection[str]], set[str]]) -> Recovery:
         """Finish or undo what a killed process left in the staging area.
 
-        `committed(paths)` answers which of the given final paths the manifest lists. Swaps go
-        first: a file staged for a day must land in the folder that stays.
+        `committed(paths)` answers which of the given final paths the manifest lists.
         """
-        forward: list[str] = []
-        back: list[str] = []
-        for kind, day, folder in self._pending_swaps():
-            live = {p.name for p in self.path(day_dir(kind, day)).iterdir()}
-            new = [f"{day_dir(kind, day)}/{p.name}" for p in folder.iterdir() if p.name not in live]
-            if new and committed(new):
-                self.finish_swap(kind, day)
-                forward.append(day_dir(kind, day))
-            else:
-                shutil.rmtree(folder)
-                back.append(day_dir(kind, day))
-        staged = list(self._pending_files())
+        forward, back = self._recover_rewrites(committed)
+        staged = self.staged()
         listed = committed(staged) if staged else set()
-        forward += [path for path in staged if path in listed]
         self._place([path for path in staged if path in listed])
         for path in staged:
             if path not in listed:
-                self._staged(path).unlink()
-                back.append(path)
+                self._unstage(path)
+        forward += [path for path in staged if path in listed]
+        back += [path for path in staged if path not in listed]
         return Recovery(rolled_forward=tuple(sorted(forward)), rolled_back=tuple(sorted(back)))
 
-    def walk(self) -> Iterator[str]:
-        """Every final Parquet file of the lake (for the full audit; the sync never walks)."""
-        for kind in LAKE_KINDS:
-            for path in self.kind_dir(kind).glob("date=*/*.parquet"):
-                yield path.relative_to(self.data_dir).as_posix()
+    def staged(self) -> list[str]:
+        """The final paths of the files waiting in the staging area."""
+        prefix = f"{STAGING}/files/"
+        return [
+            MANIFEST_PREFIX + path.removeprefix(MANIFEST_PREFIX + prefix)
+            for path in self._list(f"{prefix}*/date=*/*.parquet")
+        ]
 
-    def glob(self, kind: LakeKind) -> str | None:
-        """A read_parquet pattern for the committed files of `kind`, None while there are none."""
-        if next(self.kind_dir(kind).glob("date=*/*.parquet"), None) is None:
-            return None
-        return str(self.kind_dir(kind) / "date=*" / "*.parquet")
+    @abstractmethod
+    def pending_rewrites(self) -> list[str]:
+        """Compactions left unfinished (by a killed process), until `recover` deals with them."""
 
-    def _new_parents(self, path: Path) -> list[Path]:
-        """The folders above `path` up to the lake's, which staging may just have created."""
-        lake = self.data_dir / "lake"
-        return [p for p in path.parents if p == lake or lake in p.parents]
+    # --- what each storage provides -----------------------------------------------------------
 
-    def _place(self, paths: list[str]) -> None:
-        for path in paths:
-            final = self.path(path)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self._staged(path).replace(final)
-        self._fsync_dirs(p for path in paths for p in self.path(path).parents[:2])
+    @abstractmethod
+    def _list(self, pattern: str) -> list[str]:
+        """Manifest paths of the files matching `pattern` (relative to the lake root)."""
 
-    def _staging_root(self, area: str) -> Path:
-        return self.data_dir / "lake" / STAGING / area
+    @abstractmethod
+    def _write_staged(self, path: str, table: pa.Table) -> int:
+        """Write the staged file of final path `path`; its size in bytes."""
 
-    def _staged(self, relative: str) -> Path:
-        return self._staging_root("files") / relative.removeprefix("lake/")
+    @abstractmethod
+    def _seal_staged(self, paths: Sequence[str]) -> None:
+        """Make files just staged durable (before their commit)."""
 
-    def _swap_dir(self, kind: LakeKind, day: date) -> Path:
-        return self._staging_root("swaps") / kind / f"date={day.isoformat()}"
+    @abstractmethod
+    def _place(self, paths: Sequence[str]) -> None:
+        """Move staged files (by final path) into place; idempotent, durable on return."""
 
-    def _pending_files(self) -> Iterator[str]:
-        root = self._staging_root("files")
-        for path in root.glob("*/date=*/*.parquet"):
-            yield "lake/" + path.relative_to(root).as_posix()
+    @abstractmethod
+    def _unstage(self, path: str) -> None:
+        """Delete a staged file, if it is there."""
 
-    def _pending_swaps(self) -> Iterator[tuple[LakeKind, date, Path]]:
-        for kind in LAKE_KINDS:
-            for folder in (self._staging_root("swaps") / kind).glob("date=*"):
-                yield kind, date.fromisoformat(folder.name.removeprefix("date=")), folder
+    def _recover_rewrites(
+        self, committed: Callable[[Collection[str]], set[str]]
+    ) -> tuple[list[str], list[str]]:
+        """Finish or undo compactions a killed process left; (finished, undone) day folders."""
+        return [], []
 
-    @staticmethod
-    def _fsync_dirs(directories: Iterable[Path]) -> None:
-        for directory in set(directories):
-            fsync(directory)
+
+def staged_name(path: str) -> str:
+    """A final path's name in the staging area, relative to the lake root."""
+    return f"{STAGING}/files/{path.removeprefix(MANIFEST_PREFIX)}"

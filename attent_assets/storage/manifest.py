@@ -26,20 +26,17 @@ def committed_files(
     until: int,
     replay_from: date | None,
 ) -> list[tuple[str, int]]:
-    """Committed files of `kind` with seq in (since, until], plus, for a replay, every committed
-    file of a day on or after `replay_from` (so rows deleted from a table come back); with the
-    number of rows each holds, in commit order. A compacted file counts as new only while it
-    covers a file committed after `since` (compaction.py)."""
+    """Where DuckDB reads the committed files of `kind` with seq in (since, until], plus, for a
+    replay, every committed file of a day on or after `replay_from` (so rows deleted from a table
+    come back); with the number of rows each holds, in commit order. A compacted file counts as
+    new only while it covers a file committed after `since` (compaction.py)."""
     listed = con.execute(
         f"""SELECT path, rows FROM {FILES}
         WHERE kind = ? AND seq <= ? AND (coalesce(covers_seq, seq) > ? OR date >= ?)
         ORDER BY seq""",
         [kind, until, since, replay_from],
     ).fetchall()
-    files: list[tuple[str, int]] = []
-    for path, rows in listed:
-        if lake.path(path).is_file():
-            files.append((str(lake.path(path)), rows))
-        else:
-            log.error("committed lake file %s is missing; its rows cannot be merged", path)
-    return files
+    missing = lake.missing([path for path, _ in listed])
+    for path in sorted(missing):
+        log.error("committed lake file %s is missing; its rows cannot be merged", path)
+    return [(lake.url(path), rows) for path, rows in listed if path not in missing]

@@ -1,6 +1,7 @@
 """The Store: the one object the sync engine writes and reads sync state through.
 
-It owns one DuckDB connection to `<data_dir>/warehouse.duckdb` and the Parquet lake beside it.
+It owns one DuckDB connection to `<data_dir>/warehouse.duckdb` and the Parquet lake (beside it, or
+at the lake URL it is given).
 Opening it read-write creates what is missing and repairs what a killed run left behind; the
 connection is closed however the `with` block ends, so the file lock is never left to the
 garbage collector. A Store is not thread-safe: use it from one thread at a time.
@@ -25,6 +26,7 @@ from attent_assets.storage.connection import connect
 from attent_assets.storage.ddl import ensure_schema
 from attent_assets.storage.inspection import Inspector, Scope
 from attent_assets.storage.lake import Lake
+from attent_assets.storage.lakes import open_lake
 from attent_assets.storage.layout import LakeKind, Layout
 from attent_assets.storage.leads import restore_leads, upsert_leads
 from attent_assets.storage.quarantine import quarantine
@@ -74,32 +76,37 @@ class Store(Inspector):
         read_only: bool = False,
         database: Path | str | None = None,
         config: Mapping[str, Any] | None = None,
+        lake_url: str | None = None,
     ) -> Iterator[Store]:
         """Open the store of `data_dir`, waiting up to `lock_timeout` s for the DuckDB lock.
 
         The warehouse is `database` (a file or a DuckDB database string, opened with DuckDB's
-        connection `config`), by default `<data_dir>/warehouse.duckdb`.
+        connection `config`), by default `<data_dir>/warehouse.duckdb`; the lake is at
+        `lake_url` (a folder or `s3://bucket/prefix`), by default `<data_dir>/lake`.
         Read-write: creates directories, schemas and tables idempotently, recovers the lake
         first, and writes the readers' views.duckdb when its definition changed (views.py).
         Read-only (for checks): changes nothing, not even leftovers of a killed run.
         """
         if not _RUN_ID.fullmatch(run_id):
             raise ValueError(f"run_id {run_id!r} must match {_RUN_ID.pattern}")
-        lake = Lake(Path(data_dir))
+        data_dir = Path(data_dir)
+        lake = open_lake(lake_url, data_dir)
         if not read_only:
-            lake.create_dirs()
+            data_dir.mkdir(parents=True, exist_ok=True)
+            lake.prepare()
         con = connect(
-            database or lake.data_dir / WAREHOUSE_FILE,
+            database or data_dir / WAREHOUSE_FILE,
             read_only=read_only,
             lock_timeout=lock_timeout,
             config=config,
         )
         try:
+            lake.register(con)
             store = cls(con, lake, layout, run_id, read_only=read_only)
             if not read_only:
                 ensure_schema(con, layout)
                 store._recover()
-                ensure_views(lake, layout)
+                ensure_views(data_dir, lake, layout)
             yield store
         finally:
             con.close()
@@ -178,7 +185,7 @@ class Store(Inspector):
         ).fetchall()
         files: dict[LakeKind, list[str]] = {"leads": [], "events": []}
         for kind, path in rows:
-            files[kind].append(str(self.lake.path(path)))
+            files[kind].append(path)
         return Scope({kind: tuple(paths) for kind, paths in files.items()})
 
     def leads_watermark(self) -> datetime | None:

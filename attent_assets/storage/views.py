@@ -8,12 +8,13 @@ it while readers hold it: it is written whole under a temporary name and renamed
 only when its definition changes (the schema declaration or the lake's path). A reader connected
 to the replaced file keeps the old views, which read the same lake.
 
-What a view shows: the lake's committed files only (pending ones live under `lake/_staging/`,
-which its pattern does not match, and a compaction swaps a day's folder atomically), the newest
-version of each key, routed and typed by the same declaration and SQL as the warehouse's tables
-(projection.py). So it equals the warehouse table as soon as the lake commit lands, before the
-typed merge of the same run. Every query reads all the kind's files: it costs what the lake
-holds, where the warehouse costs what the query reads.
+What a view shows: the lake's committed files only (pending ones live under `_staging/`, which its
+pattern does not match), the newest version of each key (so a day an object-store compaction is
+rewriting, listed with its merged rows twice for a moment, still shows each once), routed and
+typed by the same declaration and SQL as the warehouse's tables (projection.py). So it equals the
+warehouse table as soon as the lake commit lands, before the typed merge of the same run. Every
+query reads all the kind's files: it costs what the lake holds, where the warehouse costs what the
+query reads. On object storage a reader registers the store's filesystem first (README).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ _NEWEST_FIRST = {"leads": "updated_at DESC", "events": "updated_at DESC, synced_
 
 def _lake_rows(lake: Lake, kind: LakeKind) -> str:
     """Every committed row of `kind`: its files' rows, over the empty table of its columns."""
-    pattern = literal(str(lake.kind_dir(kind).resolve() / "date=*" / "*.parquet"))
+    pattern = literal(lake.pattern(kind))
     files = (
         f"read_parquet({pattern}, union_by_name = true, hive_partitioning = false, "
         "allow_empty = true)"
@@ -87,23 +88,24 @@ def _current(path: Path) -> str | None:
     return None if row is None else str(row[0])
 
 
-def ensure_views(lake: Lake, layout: Layout) -> bool:
+def ensure_views(data_dir: Path, lake: Lake, layout: Layout) -> bool:
     """Write `<data_dir>/views.duckdb` unless it already holds these views; True when written.
 
     Never opens an existing file for writing: a new one is built beside it and renamed over it,
     so readers holding the old one are neither blocked nor blocking. Called with the warehouse
     open read-write, so no other process is building one: what a killed build left is removed.
     """
-    for leftover in lake.data_dir.glob(f".{VIEWS_FILE}.*"):
+    for leftover in data_dir.glob(f".{VIEWS_FILE}.*"):
         leftover.unlink(missing_ok=True)
     statements = view_statements(lake, layout)
     definition = ";\n".join(statements)
-    target = lake.data_dir / VIEWS_FILE
+    target = data_dir / VIEWS_FILE
     if target.exists() and _current(target) == definition:
         return False
     building = target.with_name(f".{VIEWS_FILE}.{uuid.uuid4().hex}")
     try:
         with duckdb.connect(str(building)) as con:
+            lake.register(con)  # a view is bound when created: it lists the lake once
             _build(con, statements, definition)
         building.replace(target)
     finally:
