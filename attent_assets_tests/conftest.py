@@ -1,13 +1,17 @@
-"""Shared fixtures: a small seeded simulated world and a simulator serving it on loopback."""
+"""Shared fixtures: a small seeded simulated world and a simulator serving it on loopback; a
+PostgreSQL server per test process for the tests of the production instance."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from attent_assets.simulator import SimulatorServer, World
+from attent_assets_tests.postgres_server import SERVER_ACCOUNT, PostgresServer, server_binaries
 
 WORLD_START = datetime(2026, 3, 1, tzinfo=UTC)
 SIMULATOR_KEY = "test-key"
@@ -23,5 +27,24 @@ def world() -> World:
 def simulator(world: World) -> Iterator[SimulatorServer]:
     """A started simulator over ``world`` with api key "test-key"; stopped afterwards."""
     server = SimulatorServer(world, api_key=SIMULATOR_KEY).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per test process (a few seconds to start), shared by every test of
+    the production instance; each test uses databases of its own on it."""
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip(
+            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin"
+        )
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam(SERVER_ACCOUNT)
+        except KeyError:
+            pytest.skip(f"running as root without a {SERVER_ACCOUNT!r} account to run initdb as")
+    server = PostgresServer.start(binaries)
     yield server
     server.stop()
