@@ -1,12 +1,13 @@
 """The production instance (deploy/dagster.yaml) on a real PostgreSQL server: its storage, run
 queue and pool limit; the sensor ticked by the daemon's own code, its ticks and cursor stored and
-read back, the runs it requests queued, launched through a gRPC code server and succeeding; two
-runs in the warehouse pool never writing at once; and the database password nowhere in what the
-instance stores.
+read back, the runs it requests queued, launched through a gRPC code server and succeeding; and
+the database password nowhere in what the instance stores. test_topology.py runs the same instance
+with the webserver, the daemon and the code server as separate processes, and two runs competing
+for the warehouse pool.
 
-Each test process (pytest-xdist worker) starts its own server (a few seconds); the instance's
-tables and the pool limit are set up once per server in a template database, the way README's
-"Deploying" says, and every test gets a fresh copy of it, so tests share no runs or ticks.
+Each test process (pytest-xdist worker) starts its own server (a few seconds; conftest.py); the
+instance's tables and the pool limit are set up once per server in a template database, the way
+README's "Deploying" says, and every test gets a fresh copy of it, so tests share no runs or ticks.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from attent_assets.defs.run_requests import PartitionRange, sync_request
 from attent_assets.simulator import SimulatorServer
 from attent_assets.sync import Mode
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
-from attent_assets_tests.postgres_server import SERVER_ACCOUNT, PostgresServer, server_binaries
+from attent_assets_tests.postgres_server import PostgresServer
 from attent_assets_tests.surface import NAMES, PARTITIONS
 
 pytestmark = pytest.mark.postgres
@@ -54,25 +55,6 @@ SENSOR = "attent_lead_changes"
 RUN_SECONDS = 90.0
 LOG = logging.getLogger("attent_assets_tests.postgres")
 POOL = NAMES.default_pool
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    binaries = server_binaries()
-    if binaries is None:
-        pytest.skip(
-            "no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib/postgresql/*/bin"
-        )
-    if os.geteuid() == 0:
-        try:
-            import pwd
-
-            pwd.getpwnam(SERVER_ACCOUNT)
-        except KeyError:
-            pytest.skip(f"running as root without a {SERVER_ACCOUNT!r} account to run initdb as")
-    server = PostgresServer.start(binaries)
-    yield server
-    server.stop()
 
 
 def _dagster_home(folder: Path) -> Path:
