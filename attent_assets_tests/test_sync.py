@@ -399,3 +399,18 @@ def test_a_run_logs_its_typed_merge_in_one_line(
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("typed tables")]
     assert len(lines) == 1
     assert all(f"{table.name} " in lines[0] for table in LAYOUT.event_tables)
+
+
+def test_a_lake_folder_apart_from_the_data_directory_holds_the_lake(
+    simulator: SimulatorServer, tmp_path: Path
+) -> None:
+    """ATTENT_LAKE_URL naming a folder: the lake is there, in the same layout, and the data
+    directory keeps only the DuckDB files."""
+    elsewhere = tmp_path / "volume" / "lake"
+    harness = Harness(server=simulator, data_dir=tmp_path / "data", lake_url=str(elsewhere))
+    harness.backfill()
+    harness.assert_converged()
+    harness.assert_lake_matches_manifest()
+    assert list((elsewhere / "events").glob("date=*/*.parquet"))
+    assert list((elsewhere / "leads").glob("date=*/*.parquet"))
+    assert not (harness.data_dir / "lake").exists()
