@@ -7,6 +7,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,10 @@ class Harness:
             self.data_dir, LAYOUT, f"run-{uuid.uuid4().hex[:12]}", lake_url=self.lake_url
         )
 
-    @property
+    @cached_property
     def lake(self) -> Lake:
+        """One Lake for the harness's reads: on object storage it remembers the objects' sizes
+        (lake files never change), as a run's own reads do."""
         return open_lake(self.lake_url, self.data_dir)
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
