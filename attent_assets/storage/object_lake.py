@@ -14,14 +14,17 @@ shape:
   object, and the next open copies it again (the same bytes) and deletes it.
 - a compaction writes its merged files to the staging area like any new file, then a marker
   object `_staging/rewrites/<uuid>.json` naming the merged files and the files they replace,
-  then commits the manifest; after the commit it publishes the merged files and deletes the
-  replaced ones, then the marker. Recovery finishes a marker whose merged files the manifest
-  lists (publish, delete, in that order) and discards the others with their staged files.
+  then commits the manifest; after the commit it deletes the replaced files, then publishes the
+  merged ones, then deletes the marker. Recovery finishes a marker whose merged files the
+  manifest lists (delete, publish, in that order) and discards the others with their staged
+  files.
 
-What differs from a local lake: there is no atomic swap of a day's folder, so for the moments
-between a compaction's copies and its deletes, a reader listing that day's folder sees the
-merged rows twice (never none: the copies come first). The warehouse and views.duckdb are exact
-throughout: the warehouse reads the manifest's files, and every view keeps one version per key.
+What differs from a local lake: there is no atomic swap of a day's folder. Deleting before
+publishing keeps the guarantee that a listing never holds a version twice; the price is that a
+reader listing a day's folder between the deletes and the copies (a fraction of a second, once
+per day compacted; or, if the run is killed there, until the next run's recovery) misses the
+rows being moved. They are committed and durable all along, in the staged merged objects the
+manifest already names, and the warehouse, which reads nothing of them again, is unaffected.
 """
 
 from __future__ import annotations
@@ -217,11 +220,11 @@ class ObjectLake(Lake):
         return list(self.fs.glob(self._key(f"{_REWRITES}/*.json")))
 
     def finish_rewrite(self, files: Sequence[str], replaced: Sequence[str]) -> None:
-        """Publish a committed compaction's files (still staged), then delete what they
-        replace: a lister may see rows twice for a moment, never lose them."""
-        self._place([path for path in files if self.fs.exists(self._staged(path))])
+        """Delete what a committed compaction replaces, then publish its files (those still
+        staged): a lister may miss those rows for a moment, never see one twice."""
         for path in replaced:
             self._delete(self._final(path))
+        self._place([path for path in files if self.fs.exists(self._staged(path))])
 
 
 class _ObjectRewrite(DayRewrite):

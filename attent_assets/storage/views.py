@@ -9,9 +9,8 @@ only when its definition changes (the schema declaration or the lake's path). A 
 to the replaced file keeps the old views, which read the same lake.
 
 What a view shows: the lake's committed files only (pending ones live under `_staging/`, which its
-pattern does not match), the newest version of each key (so a day an object-store compaction is
-rewriting, listed with its merged rows twice for a moment, still shows each once), routed and
-typed by the same declaration and SQL as the warehouse's tables (projection.py). So it equals the
+pattern does not match), the newest version of each key, routed and typed by the same declaration
+and SQL as the warehouse's tables (projection.py). So it equals the
 warehouse table as soon as the lake commit lands, before the typed merge of the same run. Every
 query reads all the kind's files: it costs what the lake holds, where the warehouse costs what the
 query reads. On object storage a reader registers the store's filesystem first (README).
