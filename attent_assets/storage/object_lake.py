@@ -30,6 +30,7 @@ manifest already names, and the warehouse, which reads nothing of them again, is
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -149,8 +150,24 @@ class ObjectLake(Lake):
         return self._key(staged_name(path))
 
     def _list(self, pattern: str) -> list[str]:
-        found = self.fs.glob(self._key(pattern))
-        return [MANIFEST_PREFIX + key[len(self._root) + 1 :] for key in found]
+        """One flat listing of the pattern's fixed prefix, filtered by the pattern (`*` within
+        one path segment). Not s3fs's glob: it lists folder by folder, and fails when a folder
+        it found is emptied before it is listed, which a compaction does for a moment."""
+        fixed = pattern.split("*", 1)[0]
+        matches = re.compile(re.escape(pattern).replace(r"\*", "[^/]*")).fullmatch
+        relative = [key[len(self._root) + 1 :] for key in self._keys(self._key(fixed))]
+        return [MANIFEST_PREFIX + key for key in relative if matches(key)]
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        """Every key under `prefix` (bucket included in both), a page of 1,000 per request."""
+        options = {"Bucket": self.bucket, "Prefix": self._object(prefix)}
+        while True:
+            page = self.fs.call_s3("list_objects_v2", **options)
+            for item in page.get("Contents", []):
+                yield f"{self.bucket}/{item['Key']}"
+            if not page.get("IsTruncated"):
+                return
+            options["ContinuationToken"] = page["NextContinuationToken"]
 
     def _write_staged(self, path: str, table: pa.Table) -> int:
         sink = pa.BufferOutputStream()
@@ -217,7 +234,10 @@ class ObjectLake(Lake):
         return forward, back
 
     def pending_rewrites(self) -> list[str]:
-        return list(self.fs.glob(self._key(f"{_REWRITES}/*.json")))
+        return [
+            self._key(path.removeprefix(MANIFEST_PREFIX))
+            for path in self._list(f"{_REWRITES}/*.json")
+        ]
 
     def finish_rewrite(self, files: Sequence[str], replaced: Sequence[str]) -> None:
         """Delete what a committed compaction replaces, then publish its files (those still
