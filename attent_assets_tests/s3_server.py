@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +18,9 @@ from types import TracebackType
 
 import httpx
 
+from attent_assets_tests.topology import free_port
+
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class S3Server:
@@ -33,7 +28,7 @@ class S3Server:
 
     def __init__(self, log: Path, *, require_auth: bool = False) -> None:
         self.log = log
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._require_auth = require_auth
         self._process: subprocess.Popen[bytes] | None = None

@@ -7,9 +7,8 @@ tests share one stack per test process (a module fixture): starting one takes ab
 from __future__ import annotations
 
 import os
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from attent_assets.demo.webserver import Run, Webserver
 from attent_assets.simulator import SimulatorServer, World
 from attent_assets.simulator.live import LiveActivity
 from attent_assets_tests.harness import SIMULATOR_KEY, Harness
+from attent_assets_tests.topology import free_port, wait_for, wait_for_sensor_run
 
 pytestmark = pytest.mark.end_to_end
 
@@ -84,7 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     world = World(seed=5, leads=12, events_per_lead=4, start=start, live=True)
     server = SimulatorServer(world, api_key=SIMULATOR_KEY).start()
     live = LiveActivity(world, changes_per_second=1.0).start()
-    port = _free_port()
+    port = free_port()
     env = attent_environment(
         base_url=server.url,
         api_key=SIMULATOR_KEY,
@@ -97,10 +97,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     webserver = Webserver(f"http://127.0.0.1:{port}")
     try:
-        _wait_for(
+        wait_for(
             lambda: webserver.is_up() and webserver.location_status(LOCATION) == "LOADED",
             STARTUP_SECONDS,
-            dagster,
+            [dagster],
             "the webserver with the code location loaded",
         )
         yield Stack(server, live, root / "data", dagster, webserver, start.date())
@@ -157,14 +157,14 @@ def test_graphql_shows_assets_lineage_partitions_checks_sensor_and_job(stack: St
 
 def test_sensor_runs_keep_the_warehouse_equal_to_the_simulator(stack: Stack) -> None:
     # The first tick finds no sync recorded and launches the first sync; the world keeps changing.
-    _wait_for_sensor_run(stack, started_after=0.0)
+    _sensor_run(stack, started_after=0.0)
 
     # One last change once the activity stopped: a sensor run that started after it read it.
     stack.live.stop()
     stack.server.world.tick(1)  # a later millisecond than every earlier change
     stack.server.world.advance(1)
     last_change = time.time()
-    run = _wait_for_sensor_run(stack, started_after=last_change)
+    run = _sensor_run(stack, started_after=last_change)
     assert run.tags["dagster/sensor_name"] == SENSOR
 
     harness = Harness(server=stack.server, data_dir=stack.data_dir)
@@ -185,41 +185,10 @@ def test_stopping_dagster_leaves_no_process_behind(stack: Stack) -> None:
     assert not [p.pid for p in psutil.process_iter() if _group_of(p) == group]
 
 
-def _wait_for_sensor_run(stack: Stack, started_after: float) -> Run:
-    """The first successful sensor-launched run that started after ``started_after``; a failed
-    sensor run fails the test at once, with the end of Dagster's log."""
-    found: list[Run] = []
-
-    def succeeded() -> bool:
-        for run in stack.webserver.runs(job=JOB, tags={"dagster/sensor_name": SENSOR}):
-            if (run.started or 0.0) <= started_after:
-                continue
-            assert run.status not in ("FAILURE", "CANCELED"), _failure(run, stack.dagster)
-            if run.status == "SUCCESS":
-                found.append(run)
-                return True
-        return False
-
-    _wait_for(succeeded, RUN_SECONDS, stack.dagster, f"a sensor run started after {started_after}")
-    return found[0]
-
-
-def _wait_for(ready: Callable[[], bool], seconds: float, dagster: Child, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not ready():
-        assert not dagster.exited, f"dagster dev exited:\n{dagster.tail(40)}"
-        assert time.monotonic() < deadline, f"no {what} after {seconds} s:\n{dagster.tail(40)}"
-        time.sleep(0.5)
-
-
-def _failure(run: Run, dagster: Child) -> str:
-    return f"sensor run {run.id} ended {run.status}:\n{dagster.tail(60)}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _sensor_run(stack: Stack, started_after: float) -> Run:
+    return wait_for_sensor_run(
+        stack.webserver, JOB, SENSOR, started_after, RUN_SECONDS, [stack.dagster]
+    )
 
 
 def _group_of(process: psutil.Process) -> int | None:

@@ -39,7 +39,7 @@ from attent_assets.defs.partitions import START_DATE_VAR, SyncPartitions
 from attent_assets.defs.run_history import IN_FLIGHT
 from attent_assets.defs.run_requests import PartitionRange, sync_request
 from attent_assets.demo.stack import LOOPBACK, Child
-from attent_assets.demo.webserver import Run, Webserver, WebserverError
+from attent_assets.demo.webserver import Webserver, WebserverError
 from attent_assets.simulator import SimulatorServer, World
 from attent_assets.sync import Mode
 from attent_assets_tests.conftest import SIMULATOR_KEY, WORLD_START
@@ -60,6 +60,7 @@ from attent_assets_tests.topology import (
     tails,
     terminate,
     wait_for,
+    wait_for_sensor_run,
     write_workspace,
 )
 
@@ -420,7 +421,9 @@ def test_a_change_reaches_the_warehouse_through_a_sensor_run_then_every_process_
     changed_at = time.time()
     _advance(topology.simulator, changes=6)
     assert not _passes(harness.assert_converged), "the change is already in the warehouse"
-    run = _wait_for_sensor_run(topology, started_after=changed_at)
+    run = wait_for_sensor_run(
+        topology.webserver, JOB, SENSOR, changed_at, RUN_SECONDS, topology.children
+    )
     assert run.tags["dagster/sensor_name"] == SENSOR
     harness.assert_converged()
 
@@ -470,28 +473,6 @@ def _passes(check: Callable[[], None]) -> bool:
     except AssertionError:
         return False
     return True
-
-
-def _wait_for_sensor_run(topology: Topology, started_after: float) -> Run:
-    """The first successful sensor-launched run that started after ``started_after``; a failed
-    one fails the test at once, with the ends of the logs."""
-    found: list[Run] = []
-
-    def succeeded() -> bool:
-        runs = topology.webserver.runs(job=JOB, tags={"dagster/sensor_name": SENSOR})
-        for run in runs:
-            if (run.started or 0.0) <= started_after:
-                continue
-            assert run.status not in ("FAILURE", "CANCELED"), (
-                f"sensor run {run.id} ended {run.status}:\n{topology.logs_tail()}"
-            )
-            if run.status == "SUCCESS":
-                found.append(run)
-                return True
-        return False
-
-    wait_for(succeeded, RUN_SECONDS, topology.children, f"sensor run after {started_after}")
-    return found[0]
 
 
 def _assert_secrets_absent(topology: Topology) -> None:

@@ -29,6 +29,7 @@ from dagster._core.errors import DagsterUserCodeProcessError, DagsterUserCodeUnr
 from dagster._grpc.client import DagsterGrpcClient
 
 from attent_assets.demo.stack import LOOPBACK, Child, port_is_free, spawn
+from attent_assets.demo.webserver import Run, Webserver
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY_YAML = ROOT / "deploy" / "dagster.yaml"
@@ -177,6 +178,34 @@ def wait_for(
             )
         assert time.monotonic() < deadline, f"no {what} after {seconds:.0f} s:\n{tails(watched)}"
         time.sleep(POLL_SECONDS)
+
+
+def wait_for_sensor_run(
+    webserver: Webserver,
+    job: str,
+    sensor: str,
+    started_after: float,
+    seconds: float,
+    children: Sequence[Child],
+) -> Run:
+    """The first successful run of ``job`` that ``sensor`` launched and that started after
+    ``started_after``; a failed one fails the test at once, with the ends of the logs."""
+    found: list[Run] = []
+
+    def succeeded() -> bool:
+        for run in webserver.runs(job=job, tags={"dagster/sensor_name": sensor}):
+            if (run.started or 0.0) <= started_after:
+                continue
+            assert run.status not in ("FAILURE", "CANCELED"), (
+                f"sensor run {run.id} ended {run.status}:\n{tails(children, lines=60)}"
+            )
+            if run.status == "SUCCESS":
+                found.append(run)
+                return True
+        return False
+
+    wait_for(succeeded, seconds, children, f"a sensor run started after {started_after}")
+    return found[0]
 
 
 def tails(children: Sequence[Child], lines: int = 30) -> str:

@@ -205,11 +205,8 @@ class Lake(ABC):
         """Let `con` read this lake's URLs."""
 
     @abstractmethod
-    def exists(self, path: str) -> bool: ...
-
     def missing(self, paths: Collection[str]) -> set[str]:
-        """Which of the files `paths` are not in the lake."""
-        return {path for path in paths if not self.exists(path)}
+        """Which of the files `paths` (manifest paths) are not in the lake."""
 
     def read(self, path: str) -> pa.Table:
         return pq.read_table(self.url(path))

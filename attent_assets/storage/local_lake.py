@@ -91,8 +91,8 @@ class LocalLake(Lake):
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         """DuckDB reads local paths itself."""
 
-    def exists(self, path: str) -> bool:
-        return self._file(path).is_file()
+    def missing(self, paths: Collection[str]) -> set[str]:
+        return {path for path in paths if not self._file(path).is_file()}
 
     def _file(self, path: str) -> Path:
         return self.root / path.removeprefix(MANIFEST_PREFIX)

@@ -127,9 +127,6 @@ class ObjectLake(Lake):
     def register(self, con: duckdb.DuckDBPyConnection) -> None:
         con.register_filesystem(self._reads)
 
-    def exists(self, path: str) -> bool:
-        return bool(self.fs.exists(self._final(path)))
-
     def missing(self, paths: Collection[str]) -> set[str]:
         """One listing per day folder instead of a request per file."""
         present: set[str] = set()
